@@ -1,0 +1,202 @@
+"""Where instructions come from: JSONL rows in three formats, and the synthetic generator.
+
+    python data.py --n 5           # print five synthetic training instructions
+
+Row formats, detected per line:
+  * ours:    {"id", "task", "constraints": [{"id", "kwargs", "text"?}], "template"}
+  * IFEval:  {"key", "prompt", "instruction_id_list", "kwargs"}  (evaluation only: a fixed prompt
+             cannot be rewritten, so HiR cannot replay it)
+  * HIR-16K: {"question", "criteria": [texts], "ground_truth": {"instruction_id_list", "kwargs"},
+             "q_type"}  (type1 rows; the criteria texts become the constraints' wording)
+A bad row fails with `file:line: field: problem`, never silently.
+
+The synthetic generator composes 1..k sampled constraints onto a task from TASKS, skipping any
+constraint that conflicts with one already chosen (lowercase vs capitals, JSON vs bullets, "fewer
+than 50 words" vs "at least 10 sentences", "use X" vs "never use X", ...). The held-out set uses
+other tasks and another seed, so it is disjoint from training by task and by seed.
+"""
+import argparse
+import itertools
+import json
+import random
+
+from constraints import KNOWN_IDS, TEMPLATES, Constraint, Instruction
+
+
+class DataError(ValueError):
+    pass
+
+
+# ----------------------------------------------------------------------------- JSONL rows
+def read_jsonl(path):
+    """Yield (line number, dict) for every non-blank line; bad JSON names file and line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: a row must be a JSON object, got {type(row).__name__}")
+            yield lineno, row
+
+
+def _field(row, name, kind, where):
+    if name not in row:
+        raise DataError(f"{where}: {name}: missing")
+    if not isinstance(row[name], kind):
+        raise DataError(f"{where}: {name}: must be {getattr(kind, '__name__', kind)}, got {type(row[name]).__name__}")
+    return row[name]
+
+
+def _constraints(ids, kwargs, texts, where, field_name):
+    if len(ids) != len(kwargs) or (texts is not None and len(texts) != len(ids)):
+        raise DataError(f"{where}: {field_name}: instruction ids, kwargs and texts differ in length")
+    out = []
+    for i, (cid, kw) in enumerate(zip(ids, kwargs)):
+        try:
+            out.append(Constraint(cid, kw or {}, texts[i] if texts else None))
+        except (ValueError, TypeError) as e:
+            raise DataError(f"{where}: {field_name}[{i}]: {e}") from None
+    return out
+
+
+def parse_row(row, where):
+    """One JSONL row (any of the three formats) -> Instruction."""
+    if "constraints" in row:  # ours
+        cs = _field(row, "constraints", list, where)
+        for i, c in enumerate(cs):
+            if not isinstance(c, dict) or "id" not in c:
+                raise DataError(f"{where}: constraints[{i}]: must be an object with an 'id'")
+        template = row.get("template", "type1")
+        if template not in TEMPLATES:
+            raise DataError(f"{where}: template: unknown {template!r}; known: {sorted(TEMPLATES)}")
+        return Instruction(_field(row, "task", str, where),
+                           _constraints([c["id"] for c in cs], [c.get("kwargs") for c in cs],
+                                        [c.get("text") for c in cs], where, "constraints"),
+                           template, str(row.get("id", where)))
+    if "instruction_id_list" in row:  # IFEval
+        prompt = _field(row, "prompt", str, where)
+        cs = _constraints(_field(row, "instruction_id_list", list, where), _field(row, "kwargs", list, where),
+                          None, where, "instruction_id_list")
+        return Instruction(prompt, cs, "type1", str(row.get("key", where)), prompt=prompt)
+    if "question" in row:  # HIR-16K type1
+        truth = _field(row, "ground_truth", (dict, str, list), where)
+        try:
+            truth = json.loads(truth) if isinstance(truth, str) else truth
+        except json.JSONDecodeError:
+            raise DataError(f"{where}: ground_truth: not valid JSON") from None
+        truth = truth[0] if isinstance(truth, list) and truth else truth
+        if not isinstance(truth, dict):
+            raise DataError(f"{where}: ground_truth: must hold instruction_id_list and kwargs")
+        texts = _field(row, "criteria", list, where)
+        cs = _constraints(_field(truth, "instruction_id_list", list, where + ": ground_truth"),
+                          _field(truth, "kwargs", list, where + ": ground_truth"), texts, where, "ground_truth")
+        template = row.get("q_type", "type1")
+        return Instruction(_field(row, "question", str, where), cs,
+                           template if template in TEMPLATES else "type1", str(row.get("id", where)))
+    raise DataError(f"{where}: row: unknown format (expected 'constraints', 'instruction_id_list' or 'question')")
+
+
+def load_instructions(path):
+    return [parse_row(row, f"{path}:{lineno}") for lineno, row in read_jsonl(path)]
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# ----------------------------------------------------------------------------- conflicts
+_EXCLUSIVE = [  # an instruction holds at most one id of each set
+    {"change_case:english_lowercase", "change_case:english_capital", "change_case:capital_word_frequency",
+     "language:response_language"},
+    {"length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
+     "detectable_format:json_format", "combination:two_responses", "detectable_format:constrained_response"},
+    {"detectable_format:json_format", "detectable_format:number_bullet_lists", "detectable_format:title",
+     "detectable_format:multiple_sections", "detectable_format:number_highlighted_sections",
+     "startend:quotation", "startend:end_checker", "detectable_content:postscript", "punctuation:no_comma",
+     "combination:repeat_prompt", "detectable_format:constrained_response"},
+    {"combination:repeat_prompt", "startend:quotation", "length_constraints:nth_paragraph_first_word",
+     "detectable_format:constrained_response"},
+    {"detectable_format:constrained_response", "length_constraints:number_words",
+     "length_constraints:number_sentences", "detectable_format:number_bullet_lists"},
+    {"language:response_language", "keywords:existence", "keywords:frequency", "startend:end_checker",
+     "length_constraints:nth_paragraph_first_word", "combination:repeat_prompt"},
+]
+
+
+def _words_of(c):
+    kw = c.kwargs
+    return {w.lower() for w in kw.get("keywords", []) + kw.get("forbidden_words", [])
+            + [kw.get("keyword", ""), kw.get("first_word", "")] if w}
+
+
+def conflicts(a: Constraint, b: Constraint) -> bool:
+    """True if one response could not reasonably satisfy both (one id twice is a conflict too)."""
+    if a.id == b.id or any(a.id in s and b.id in s for s in _EXCLUSIVE):
+        return True
+    ids = {a.id, b.id}
+    if "keywords:forbidden_words" in ids and _words_of(a) & _words_of(b):
+        return True  # "include X" vs "never say X"
+    if ids == {"length_constraints:number_words", "length_constraints:number_sentences"}:
+        return a.kwargs["relation"] != b.kwargs["relation"]  # "< 50 words" vs ">= 10 sentences"
+    return False
+
+
+def compatible(constraints) -> bool:
+    return not any(conflicts(a, b) for a, b in itertools.combinations(constraints, 2))
+
+
+# ----------------------------------------------------------------------------- synthetic instructions
+_FRAMES = ["Write a short story about {}.", "Explain {} to a ten-year-old.", "Write a poem about {}.",
+           "Give practical advice to someone curious about {}.", "Write a blog post about {}.",
+           "Describe {} in a few vivid sentences.", "Write a letter to a friend about {}.",
+           "List the pros and cons of {}.", "Write a product description inspired by {}.",
+           "Summarize what most people get wrong about {}.", "Write a speech about {}.",
+           "Write a diary entry about {}.", "Write a riddle whose answer is {}.",
+           "Write a news report about {}."]
+_TOPICS = ["the ocean", "a lost cat", "city gardens", "space travel", "a rainy afternoon", "learning to cook",
+           "an old lighthouse", "electric cars", "the history of tea", "a mountain village", "friendship",
+           "recycling", "a job interview", "the first day of school", "a broken clock", "winter sports",
+           "a street market", "honeybees", "a long train ride", "volcanoes", "public libraries",
+           "a family recipe", "sleep", "board games", "the moon landing", "a small bakery", "desert animals",
+           "coral reefs", "moving to a new city", "online privacy"]
+TASKS = [f.format(t) for t, f in itertools.product(_TOPICS, _FRAMES)]  # 420 tasks
+HELDOUT_TASKS = TASKS[::8]  # every 8th task is never trained on
+TRAIN_TASKS = [t for i, t in enumerate(TASKS) if i % 8]
+
+
+def synthetic_instruction(rng, task, ids=KNOWN_IDS, max_constraints=3, templates=tuple(TEMPLATES), uid=""):
+    """Compose 1..max_constraints compatible constraints (worded by a seeded paraphrase) onto task."""
+    want, chosen = rng.randint(1, max_constraints), []
+    for cid in rng.sample(list(ids), len(ids)):
+        c = Constraint.sample(cid, rng, task)
+        if not any(conflicts(c, d) for d in chosen):
+            chosen.append(Constraint(c.id, c.kwargs, c.describe(rng)))
+        if len(chosen) == want:
+            break
+    return Instruction(task, chosen, rng.choice(templates), uid)
+
+
+def synthetic_set(n, seed, split="train", ids=KNOWN_IDS, max_constraints=3):
+    """n instructions from the train or held-out tasks; deterministic in (split, seed)."""
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    rng = random.Random(f"{split}:{seed}")
+    tasks = TRAIN_TASKS if split == "train" else HELDOUT_TASKS
+    return [synthetic_instruction(rng, rng.choice(tasks), ids, max_constraints, uid=f"{split}-{seed}-{i}")
+            for i in range(n)]
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="train")
+    args = ap.parse_args()
+    for ins in synthetic_set(args.n, args.seed, args.split):
+        print(f"--- {ins.id} ({ins.template}) {[c.id for c in ins.constraints]}\n{ins.render()}\n")
