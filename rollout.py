@@ -1,0 +1,223 @@
+"""Sampling a group of responses per prompt, and scoring response tokens.
+
+    python models.py toy      # samples through this file
+
+`sample(model, tokenizer, prompts, n)` renders each prompt as one user turn with the chat template,
+left-pads the batch, and decodes `n` responses per prompt with a KV cache, in micro-batches. It
+returns a `Rollout`: token ids, masks, position ids, the behaviour log-probs and entropies of the
+exact distribution each token was drawn from (temperature and top-p applied), texts, truncation.
+
+`token_logprobs(...)` re-scores response tokens (old, reference and current log-probs). It runs the
+transformer body once, keeps only the hidden states that predict response tokens, and applies the
+LM head in chunks of `chunk_tokens` rows, so no (B, T, V) float32 tensor ever exists; under autograd
+each chunk is checkpointed, so the backward pass holds one chunk of logits at a time.
+
+Two engines share this contract: "hf" (here: HF model forward with its dynamic cache, one decode
+step per token) and "fast" (fast_rollout.py: prefill once per group, static cache, CUDA graphs).
+"""
+import inspect
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+@dataclass
+class Rollout:
+    prompt_ids: torch.Tensor      # (B, P) left-padded; B = len(prompts) * n, row b is prompt b // n
+    prompt_mask: torch.Tensor     # (B, P) 1 on real prompt tokens
+    response_ids: torch.Tensor    # (B, R) right-padded after the first EOS
+    response_mask: torch.Tensor   # (B, R) 1 up to and including the first EOS, 0 after
+    logprobs: torch.Tensor        # (B, R) behaviour log-probs of the sampled tokens (0 where masked)
+    entropy: torch.Tensor         # (B, R) entropy of the sampling distribution at each step
+    texts: list                   # B decoded responses (special tokens removed)
+    truncated: torch.Tensor       # (B,) True if no EOS within max_new_tokens
+    group_ids: torch.Tensor       # (B,) index of the prompt each row answers
+
+    @property
+    def input_ids(self):          # (B, P + R)
+        return torch.cat([self.prompt_ids, self.response_ids], 1)
+
+    @property
+    def attention_mask(self):     # (B, P + R)
+        return torch.cat([self.prompt_mask, self.response_mask.to(self.prompt_mask.dtype)], 1)
+
+    @property
+    def position_ids(self):       # (B, P + R) positions count real tokens only (left padding)
+        return position_ids_from(self.attention_mask)
+
+
+def position_ids_from(mask):
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def response_mask_from(tokens, eos_ids):
+    """(B, R) mask: every token up to and including the first EOS. Never derived from pad ids
+    (pad may equal EOS)."""
+    is_eos = torch.isin(tokens, eos_ids)
+    eos_before = is_eos.long().cumsum(1) - is_eos.long()  # EOS strictly before this position
+    return (eos_before == 0).float()
+
+
+def eos_token_ids(model, tokenizer):
+    ids = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids |= set(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
+    return torch.tensor(sorted(i for i in ids if i is not None), device=model.device)
+
+
+def encode_prompts(tokenizer, prompts, device="cpu"):
+    """Chat-template each prompt as one user turn, then left-pad: (B, P) ids and mask."""
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                           add_generation_prompt=True) for p in prompts]
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    P = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = torch.tensor([[pad] * (P - len(r)) + r for r in rows], device=device)
+    mask = torch.tensor([[0] * (P - len(r)) + [1] * len(r) for r in rows], device=device)
+    return ids, mask
+
+
+# ----------------------------------------------------------------------------- one sampling step
+def sampling_logprobs(logits, temperature=1.0, top_p=1.0):
+    """(b, V) logits -> (b, V) log-probs of the distribution we sample from (-inf outside top-p)."""
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs > top_p  # keep the smallest prefix reaching top_p mass
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits.log_softmax(-1)
+
+
+def sample_token(logits, temperature, top_p, generator):
+    """Draw one token per row: (b,) tokens, their log-probs, and the distribution's entropy."""
+    logp = sampling_logprobs(logits, temperature, top_p)          # (b, V)
+    tok = torch.multinomial(logp.exp(), 1, generator=generator)   # (b, 1)
+    entropy = -(logp.exp() * logp.clamp(min=-1e30)).sum(-1)       # clamp: 0 * -inf is nan
+    return tok[:, 0], logp.gather(-1, tok)[:, 0], entropy
+
+
+# ----------------------------------------------------------------------------- the hf engine
+_CACHE_KW = None
+
+
+def forward(model, **kw):
+    """model(...) across transformers versions: the KV cache argument is `cache` in 5.x (it was
+    `past_key_values`); returns (logits, cache)."""
+    global _CACHE_KW
+    if _CACHE_KW is None:
+        _CACHE_KW = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    if "cache" in kw:
+        kw[_CACHE_KW] = kw.pop("cache")
+    out = model(**kw)
+    return out.logits, getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+
+
+@torch.no_grad()
+def decode_hf(model, ids, mask, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id):
+    """Plain decoding: prefill (b, P), then one cached forward per new token until every row has
+    emitted EOS. Returns (b, r) tokens, log-probs and entropies, r <= max_new_tokens."""
+    pos = position_ids_from(mask)
+    logits, cache = forward(model, input_ids=ids, attention_mask=mask, position_ids=pos,
+                            use_cache=True, logits_to_keep=1)
+    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    tokens, logps, ents = [], [], []
+    for _ in range(max_new_tokens):
+        tok, lp, ent = sample_token(logits[:, -1], temperature, top_p, generator)
+        tok = tok.masked_fill(done, pad_id)  # finished rows keep decoding pads (masked out later)
+        tokens.append(tok), logps.append(lp), ents.append(ent)
+        done |= torch.isin(tok, eos_ids)
+        if done.all():
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        pos = pos[:, -1:] + 1
+        logits, cache = forward(model, input_ids=tok[:, None], attention_mask=mask, position_ids=pos,
+                                cache=cache, use_cache=True)
+    return torch.stack(tokens, 1), torch.stack(logps, 1), torch.stack(ents, 1)
+
+
+# ----------------------------------------------------------------------------- sample
+def sample(model, tokenizer, prompts, n=6, max_new_tokens=256, temperature=1.0, top_p=1.0, seed=0,
+           micro_batch=64, engine="hf"):
+    """n responses for each prompt (rows grouped: prompt i owns rows i*n .. i*n+n-1)."""
+    if n < 1 or max_new_tokens < 1 or temperature <= 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need n >= 1, max_new_tokens >= 1, temperature > 0, 0 < top_p <= 1; got "
+                         f"{n}, {max_new_tokens}, {temperature}, {top_p}")
+    device = model.device
+    generator = torch.Generator(device).manual_seed(seed)
+    eos_ids = eos_token_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(eos_ids[0])
+    ids, mask = encode_prompts(tokenizer, prompts, device)
+    if engine == "fast":
+        from fast_rollout import decode_fast
+        tokens, logps, ents = decode_fast(model, ids, mask, n, max_new_tokens, temperature, top_p,
+                                          generator, eos_ids, pad_id, micro_batch)
+    elif engine == "hf":
+        ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)  # (B, P)
+        parts = [decode_hf(model, ids[i:i + micro_batch], mask[i:i + micro_batch], max_new_tokens,
+                           temperature, top_p, generator, eos_ids, pad_id)
+                 for i in range(0, ids.shape[0], micro_batch)]
+        tokens, logps, ents = (_cat_right_padded([p[k] for p in parts], fill) for k, fill in
+                               enumerate([pad_id, 0.0, 0.0]))
+    else:
+        raise ValueError(f"engine must be 'hf' or 'fast', got {engine!r}")
+    if engine == "fast":
+        ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+    resp_mask = response_mask_from(tokens, eos_ids)                # (B, R)
+    tokens = tokens.masked_fill(resp_mask == 0, pad_id)
+    lengths = resp_mask.sum(1).long()
+    texts = [tokenizer.decode(tokens[b, :lengths[b]], skip_special_tokens=True) for b in range(len(tokens))]
+    truncated = ~torch.isin(tokens, eos_ids).any(1)
+    return Rollout(ids, mask, tokens, resp_mask, logps * resp_mask, ents * resp_mask, texts, truncated,
+                   torch.arange(len(prompts), device=device).repeat_interleave(n))
+
+
+def _cat_right_padded(parts, fill):
+    R = max(p.shape[1] for p in parts)
+    return torch.cat([F.pad(p, (0, R - p.shape[1]), value=fill) for p in parts], 0)
+
+
+# ----------------------------------------------------------------------------- scoring tokens
+def _body_and_head(model):
+    body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    return body, model.get_output_embeddings()
+
+
+def _chunk_logprobs(head, h, targets, temperature, softcap):
+    logits = head(h)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # (c, V): float32 at least
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    logp = (logits / temperature).log_softmax(-1)
+    entropy = -(logp.exp() * logp).sum(-1)
+    return logp.gather(-1, targets[:, None])[:, 0], entropy
+
+
+def token_logprobs(model, input_ids, attention_mask, position_ids, response_mask, temperature=1.0,
+                   with_entropy=False, chunk_tokens=1024):
+    """Log-probs (B, R) of the last R = response_mask.shape[1] tokens of input_ids (B, P + R),
+    at `temperature`; with entropy (B, R) too if asked. 0 where response_mask is 0."""
+    B, R = response_mask.shape
+    P = input_ids.shape[1] - R
+    body, head = _body_and_head(model)
+    hidden = body(input_ids=input_ids, attention_mask=attention_mask,
+                  position_ids=position_ids).last_hidden_state   # (B, P + R, H)
+    keep = response_mask.bool()                                  # (B, R)
+    h = hidden[:, P - 1:P - 1 + R][keep]                         # (N, H) states that predict tokens
+    targets = input_ids[:, P:][keep]                             # (N,)
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    lps, ents = [], []
+    for i in range(0, h.shape[0], chunk_tokens):
+        args = (head, h[i:i + chunk_tokens], targets[i:i + chunk_tokens], temperature, softcap)
+        if torch.is_grad_enabled():  # recompute the chunk's logits in backward instead of storing them
+            lp, ent = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
+        else:
+            lp, ent = _chunk_logprobs(*args)
+        lps.append(lp), ents.append(ent)
+    zeros = torch.zeros(B, R, device=input_ids.device, dtype=torch.promote_types(h.dtype, torch.float32))
+    logp = zeros.masked_scatter(keep, torch.cat(lps).to(zeros.dtype)) if lps else zeros
+    if not with_entropy:
+        return logp
+    return logp, (zeros.masked_scatter(keep, torch.cat(ents).to(zeros.dtype)) if ents else zeros)
