@@ -188,9 +188,10 @@ class Constraint:
         return phrase.format(**kw)
 
     @classmethod
-    def sample(cls, id: str, rng: random.Random, task: str = "") -> "Constraint":
-        """A random valid instance of constraint `id` (kwargs from SAMPLERS), for synthetic data."""
-        return cls(id, SAMPLERS[id](rng, task))
+    def sample(cls, id: str, rng: random.Random, task: str = "", words=None) -> "Constraint":
+        """A random valid instance of constraint `id` (kwargs from SAMPLERS), for synthetic data;
+        keywords are drawn from `words` (default: WORDS)."""
+        return cls(id, SAMPLERS[id](rng, task, list(words or WORDS)))
 
     def to_dict(self):
         return {"id": self.id, "kwargs": self.kwargs} | ({"text": self.text} if self.text else {})
@@ -325,33 +326,33 @@ PHRASES = {
 }
 
 _rel = lambda rng: rng.choice(RELATIONS)  # noqa: E731
-SAMPLERS = {  # (rng, task) -> kwargs; ranges a short answer can meet
-    "change_case:capital_word_frequency": lambda r, t: {"capital_frequency": r.randint(1, 10), "capital_relation": _rel(r)},
-    "change_case:english_capital": lambda r, t: {},
-    "change_case:english_lowercase": lambda r, t: {},
-    "combination:repeat_prompt": lambda r, t: {"prompt_to_repeat": t},
-    "combination:two_responses": lambda r, t: {},
-    "detectable_content:number_placeholders": lambda r, t: {"num_placeholders": r.randint(1, 4)},
-    "detectable_content:postscript": lambda r, t: {"postscript_marker": r.choice(["P.S.", "P.P.S"])},
-    "detectable_format:constrained_response": lambda r, t: {},
-    "detectable_format:json_format": lambda r, t: {},
-    "detectable_format:multiple_sections": lambda r, t: {"section_spliter": r.choice(["Section", "SECTION", "PART"]),
+SAMPLERS = {  # (rng, task, keyword pool) -> kwargs; ranges a short answer can meet
+    "change_case:capital_word_frequency": lambda r, t, w: {"capital_frequency": r.randint(1, 10), "capital_relation": _rel(r)},
+    "change_case:english_capital": lambda r, t, w: {},
+    "change_case:english_lowercase": lambda r, t, w: {},
+    "combination:repeat_prompt": lambda r, t, w: {"prompt_to_repeat": t},
+    "combination:two_responses": lambda r, t, w: {},
+    "detectable_content:number_placeholders": lambda r, t, w: {"num_placeholders": r.randint(1, 4)},
+    "detectable_content:postscript": lambda r, t, w: {"postscript_marker": r.choice(["P.S.", "P.P.S"])},
+    "detectable_format:constrained_response": lambda r, t, w: {},
+    "detectable_format:json_format": lambda r, t, w: {},
+    "detectable_format:multiple_sections": lambda r, t, w: {"section_spliter": r.choice(["Section", "SECTION", "PART"]),
                                                          "num_sections": r.randint(2, 5)},
-    "detectable_format:number_bullet_lists": lambda r, t: {"num_bullets": r.randint(1, 5)},
-    "detectable_format:number_highlighted_sections": lambda r, t: {"num_highlights": r.randint(1, 4)},
-    "detectable_format:title": lambda r, t: {},
-    "keywords:existence": lambda r, t: {"keywords": r.sample(WORDS, r.randint(1, 2))},
-    "keywords:forbidden_words": lambda r, t: {"forbidden_words": r.sample(WORDS, r.randint(1, 3))},
-    "keywords:frequency": lambda r, t: {"keyword": r.choice(WORDS), "frequency": r.randint(1, 4), "relation": _rel(r)},
-    "keywords:letter_frequency": lambda r, t: {"letter": r.choice("abcdefghijklmnopqrstuvwxyz"),
+    "detectable_format:number_bullet_lists": lambda r, t, w: {"num_bullets": r.randint(1, 5)},
+    "detectable_format:number_highlighted_sections": lambda r, t, w: {"num_highlights": r.randint(1, 4)},
+    "detectable_format:title": lambda r, t, w: {},
+    "keywords:existence": lambda r, t, w: {"keywords": r.sample(w, r.randint(1, min(2, len(w))))},
+    "keywords:forbidden_words": lambda r, t, w: {"forbidden_words": r.sample(w, r.randint(1, min(3, len(w))))},
+    "keywords:frequency": lambda r, t, w: {"keyword": r.choice(w), "frequency": r.randint(1, 4), "relation": _rel(r)},
+    "keywords:letter_frequency": lambda r, t, w: {"letter": r.choice("abcdefghijklmnopqrstuvwxyz"),
                                                "let_frequency": r.randint(1, 12), "let_relation": _rel(r)},
-    "language:response_language": lambda r, t: {"language": r.choice(sorted(LANGUAGE_NAMES))},
-    "length_constraints:nth_paragraph_first_word": lambda r, t: (lambda n: {
-        "num_paragraphs": n, "nth_paragraph": r.randint(1, n), "first_word": r.choice(WORDS)})(r.randint(2, 4)),
-    "length_constraints:number_paragraphs": lambda r, t: {"num_paragraphs": r.randint(2, 5)},
-    "length_constraints:number_sentences": lambda r, t: {"num_sentences": r.randint(2, 10), "relation": _rel(r)},
-    "length_constraints:number_words": lambda r, t: {"num_words": r.choice([20, 50, 100, 150, 200, 300]), "relation": _rel(r)},
-    "punctuation:no_comma": lambda r, t: {},
-    "startend:end_checker": lambda r, t: {"end_phrase": r.choice(END_PHRASES)},
-    "startend:quotation": lambda r, t: {},
+    "language:response_language": lambda r, t, w: {"language": r.choice(sorted(LANGUAGE_NAMES))},
+    "length_constraints:nth_paragraph_first_word": lambda r, t, w: (lambda n: {
+        "num_paragraphs": n, "nth_paragraph": r.randint(1, n), "first_word": r.choice(w)})(r.randint(2, 4)),
+    "length_constraints:number_paragraphs": lambda r, t, w: {"num_paragraphs": r.randint(2, 5)},
+    "length_constraints:number_sentences": lambda r, t, w: {"num_sentences": r.randint(2, 10), "relation": _rel(r)},
+    "length_constraints:number_words": lambda r, t, w: {"num_words": r.choice([10, 20, 50, 100, 200, 300]), "relation": _rel(r)},
+    "punctuation:no_comma": lambda r, t, w: {},
+    "startend:end_checker": lambda r, t, w: {"end_phrase": r.choice(END_PHRASES)},
+    "startend:quotation": lambda r, t, w: {},
 }

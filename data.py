@@ -170,11 +170,13 @@ HELDOUT_TASKS = TASKS[::8]  # every 8th task is never trained on
 TRAIN_TASKS = [t for i, t in enumerate(TASKS) if i % 8]
 
 
-def synthetic_instruction(rng, task, ids=KNOWN_IDS, max_constraints=3, templates=tuple(TEMPLATES), uid=""):
-    """Compose 1..max_constraints compatible constraints (worded by a seeded paraphrase) onto task."""
+def synthetic_instruction(rng, task, ids=KNOWN_IDS, max_constraints=3, templates=tuple(TEMPLATES), uid="",
+                          words=None):
+    """Compose 1..max_constraints compatible constraints (worded by a seeded paraphrase) onto task;
+    keyword constraints draw from `words` (default: constraints.WORDS)."""
     want, chosen = rng.randint(1, max_constraints), []
     for cid in rng.sample(list(ids), len(ids)):
-        c = Constraint.sample(cid, rng, task)
+        c = Constraint.sample(cid, rng, task, words)
         if not any(conflicts(c, d) for d in chosen):
             chosen.append(Constraint(c.id, c.kwargs, c.describe(rng)))
         if len(chosen) == want:
@@ -182,13 +184,13 @@ def synthetic_instruction(rng, task, ids=KNOWN_IDS, max_constraints=3, templates
     return Instruction(task, chosen, rng.choice(templates), uid)
 
 
-def synthetic_set(n, seed, split="train", ids=KNOWN_IDS, max_constraints=3):
+def synthetic_set(n, seed, split="train", ids=KNOWN_IDS, max_constraints=3, words=None):
     """n instructions from the train or held-out tasks; deterministic in (split, seed)."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
     rng = random.Random(f"{split}:{seed}")
     tasks = TRAIN_TASKS if split == "train" else HELDOUT_TASKS
-    return [synthetic_instruction(rng, rng.choice(tasks), ids, max_constraints, uid=f"{split}-{seed}-{i}")
+    return [synthetic_instruction(rng, rng.choice(tasks), ids, max_constraints, uid=f"{split}-{seed}-{i}", words=words)
             for i in range(n)]
 
 

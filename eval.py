@@ -93,6 +93,86 @@ def cmd_score(args):
     return results
 
 
+# ----------------------------------------------------------------------------- generating
+def heldout_instructions(ids, max_constraints=3, size=64, seed=0, words=None):
+    """The fixed held-out synthetic set: tasks never trained on, its own seed (data.py)."""
+    from data import synthetic_set
+    return synthetic_set(size, seed, "heldout", ids, max_constraints, words)
+
+
+def pass_at_k(n, c, k):
+    """Unbiased pass@k from n samples of which c passed: 1 - C(n - c, k) / C(n, k)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_tokens=4096, seed=0,
+             micro_batch=16, engine="hf", progress=False):
+    """Sample n responses per instruction and score them. Returns (results, summary): one result
+    per (instruction, sample); summary has the IFEval numbers, ila/cla means and pass@k."""
+    import torch
+    from tqdm import tqdm
+    from rollout import sample
+    results, was_training = [], model.training
+    model.eval()
+    per_call = max(1, micro_batch // n)
+    for i in tqdm(range(0, len(instructions), per_call), desc="eval", disable=not progress):
+        chunk = instructions[i:i + per_call]
+        with torch.no_grad():
+            out = sample(model, tokenizer, [ins.render() for ins in chunk], n=n, max_new_tokens=max_new_tokens,
+                         temperature=temperature, seed=seed + i, micro_batch=micro_batch, engine=engine)
+        results += [score_one(chunk[int(g)], text) for g, text in zip(out.group_ids, out.texts)]
+    model.train(was_training)
+    summary = summarize(results)
+    summary["ila"] = sum(r["follow_all_strict"] for r in results) / max(len(results), 1)
+    summary["cla"] = sum(sum(r["follow_list_strict"]) / max(len(r["follow_list_strict"]), 1) for r in results) / max(len(results), 1)
+    if n > 1:
+        passed = [sum(r["follow_all_strict"] for r in results[j * n:(j + 1) * n]) for j in range(len(instructions))]
+        for k in sorted({1, n} | ({2, 4, 8} & set(range(1, n + 1)))):
+            summary[f"pass@{k}"] = 100.0 * sum(pass_at_k(n, c, k) for c in passed) / len(passed)
+    return results, summary
+
+
+def cmd_generate(args):
+    import torch
+    from models import load_model
+    torch.manual_seed(args.seed)
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model, tok = load_model(args.model, device=device)
+    if args.data == "synthetic":  # the held-out set train.py evaluates on, with the run's settings
+        from train import constraint_ids, keyword_pool, parse_config
+        saved = os.path.join(args.model, "hir_config.json")
+        cfg = parse_config(["--model", "toy"] if args.model == "toy" else [])
+        if os.path.exists(saved):
+            cfg.__dict__.update(json.load(open(saved)))
+        instructions = heldout_instructions(constraint_ids(cfg), cfg.max_constraints, cfg.eval_size, words=keyword_pool(cfg))
+    else:
+        instructions = load_instructions(args.data)[: args.limit or None]
+    results, summary = evaluate(model, tok, instructions, args.n, args.temperature, args.max_new_tokens, args.seed,
+                                args.micro_batch, args.engine, progress=True)
+    os.makedirs(args.out, exist_ok=True)
+    write_jsonl(os.path.join(args.out, "responses.jsonl"), [{"prompt": r["prompt"], "response": r["response"]} for r in results])
+    write_jsonl(os.path.join(args.out, "results.jsonl"), [{k: v for k, v in r.items() if k != "prompt"} for r in results])
+    json.dump({"config": vars(args), "summary": summary}, open(os.path.join(args.out, "results.json"), "w"), indent=1)
+    print_table(summary)
+    return summary
+
+
+def cmd_compare(dir_a, dir_b):
+    a, b = (json.load(open(os.path.join(d, "results.json")))["summary"] for d in (dir_a, dir_b))
+    print(f"{'':46s} {'A':>7s} {'B':>7s} {'B-A':>7s}")
+    keys = ["prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose", "ila", "cla"]
+    keys += sorted(k for k in a if k.startswith("pass@") and k in b)
+    rows = [(k, a.get(k), b.get(k)) for k in keys]
+    rows += [("  " + k, a["per_id"].get(k), b["per_id"].get(k)) for k in sorted(set(a["per_id"]) | set(b["per_id"]))]
+    for k, x, y in rows:
+        if x is None or y is None:
+            print(f"{k:46s} {x if x is not None else '-':>7} {y if y is not None else '-':>7}")
+        else:
+            print(f"{k:46s} {x:7.2f} {y:7.2f} {y - x:+7.2f}")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["score"]:
@@ -106,7 +186,29 @@ def main(argv=None):
         except (DataError, OSError) as e:
             sys.exit(f"error: {e}")
         return
-    raise SystemExit("usage: eval.py score --input I --responses R [--out O]")
+    if argv[:1] == ["compare"] or "--compare" in argv:
+        dirs = [a for a in argv if a not in ("compare", "--compare")]
+        if len(dirs) != 2:
+            sys.exit("usage: eval.py compare DIR_A DIR_B")
+        return cmd_compare(*dirs)
+    ap = argparse.ArgumentParser(prog="eval.py", description="generate with a model, then score")
+    ap.add_argument("--model", required=True, help="toy | smollm2 | a checkpoint folder | a hub id")
+    ap.add_argument("--data", required=True, help="IFEval-format JSONL, our rows, or 'synthetic' (train.py's held-out set)")
+    ap.add_argument("--out", default="runs/eval", help="writes responses.jsonl, results.jsonl, results.json")
+    ap.add_argument("--n", type=int, default=1, help="samples per prompt (pass@k for k <= n)")
+    ap.add_argument("--temperature", type=float, default=0.6, help="the paper's protocol: 0.6")
+    ap.add_argument("--max-new-tokens", type=int, default=4096, help="the paper's protocol: 4096")
+    ap.add_argument("--micro-batch", type=int, default=16, help="rows per generation call")
+    ap.add_argument("--engine", default="hf", help="hf | fast")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N prompts (0 = all)")
+    ap.add_argument("--size", type=int, default=64, help="held-out synthetic set size if the model has no config")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    try:
+        return cmd_generate(args)
+    except (DataError, OSError) as e:
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ def toy_vocab():
     import data as D
     texts = D.TASKS + C.WORDS + C.END_PHRASES + [re.sub(r"\{\w+\}", "", p) for ps in C.PHRASES.values() for p in ps]
     words = {w.lower() for t in texts for w in re.findall(r"\w+|[^\w\s]", t)}
-    words |= set("the a an and or but is are was it this that i you we they to of in on for with "
-                 "yes no not very so then there here all my your our one two three four five".split())
+    words |= set("the a an and or but is are was it this that i you we they to of in on for with yes no "
+                 "not very so then there here all my your our one two three four five user assistant system "
+                 "output must follow following rules 0 1 2 3 4 5 6 7 8 9".split())
     return ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"] + sorted(words)
 
 
@@ -89,7 +90,16 @@ def smollm2_folder(cache_dir=CACHE_DIR, verbose=True):
         os.replace(gguf_path + ".tmp", gguf_path)
     say("[hir] dequantizing the GGUF into a float32 HF model (once; about a minute) ...")
     tok = AutoTokenizer.from_pretrained(cache_dir, gguf_file=SMOLLM2_GGUF)
-    model = AutoModelForCausalLM.from_pretrained(cache_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    loaded = AutoModelForCausalLM.from_pretrained(cache_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    # the weights are dequantized, but the model still calls itself "gguf-quantized" and refuses to
+    # save: copy them into a plain model built from the same config
+    config = loaded.config
+    for attr in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(config, attr):
+            delattr(config, attr)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    model.generation_config = loaded.generation_config
     tmp = tempfile.mkdtemp(dir=cache_dir)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)

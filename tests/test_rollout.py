@@ -15,11 +15,11 @@ ENGINES = ["hf"]
 @pytest.mark.parametrize("engine", ENGINES)
 def test_contract_shapes_groups_and_masks(toy, engine):
     model, tok = toy
-    out = R.sample(model, tok, PROMPTS, n=4, max_new_tokens=40, temperature=40.0, seed=3, engine=engine)
-    B = len(PROMPTS) * 4
+    out = R.sample(model, tok, PROMPTS, n=8, max_new_tokens=64, temperature=40.0, seed=3, engine=engine)
+    B = len(PROMPTS) * 8
     assert out.prompt_ids.shape[0] == out.response_ids.shape[0] == B and len(out.texts) == B
-    assert out.response_ids.shape[1] <= 40
-    assert out.group_ids.tolist() == [i // 4 for i in range(B)]
+    assert out.response_ids.shape[1] <= 64
+    assert out.group_ids.tolist() == [i // 8 for i in range(B)]
     assert out.input_ids.shape == out.attention_mask.shape == out.position_ids.shape
     eos = tok.eos_token_id
     ended = 0
@@ -30,7 +30,7 @@ def test_contract_shapes_groups_and_masks(toy, engine):
             assert m == [1.0] * (k + 1) + [0.0] * (len(ids) - k - 1) and not out.truncated[b]
             ended += 1
         else:
-            assert m == [1.0] * 40 and out.truncated[b]
+            assert m == [1.0] * 64 and out.truncated[b]
         assert (out.logprobs[b] != 0).sum() <= sum(m)
     assert 0 < ended < B  # at temperature 40 some rows stop early, some run out (fixed seed)
 
@@ -46,7 +46,7 @@ def test_pad_equal_to_eos_end_to_end(toy, engine):
     model, tok = toy
     tok = copy.deepcopy(tok)
     tok.pad_token = tok.eos_token
-    out = R.sample(model, tok, PROMPTS, n=4, max_new_tokens=40, temperature=40.0, seed=3, engine=engine)
+    out = R.sample(model, tok, PROMPTS, n=8, max_new_tokens=64, temperature=40.0, seed=3, engine=engine)
     lengths = out.response_mask.sum(1).long()
     for b in range(len(lengths)):
         if not out.truncated[b]:
