@@ -137,7 +137,6 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
 def cmd_generate(args):
     import torch
     from models import load_model
-    torch.manual_seed(args.seed)
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     model, tok = load_model(args.model, device=device)
     if args.data == "synthetic":  # the held-out set train.py evaluates on, with the run's settings
@@ -147,8 +146,14 @@ def cmd_generate(args):
         if os.path.exists(saved):
             cfg.__dict__.update(json.load(open(saved)))
         instructions = heldout_instructions(constraint_ids(cfg), cfg.max_constraints, cfg.eval_size, words=keyword_pool(cfg))
+        defaults = {"temperature": cfg.eval_temperature, "max_new_tokens": cfg.max_new_tokens,
+                    "micro_batch": max(cfg.micro_batch, 8), "seed": cfg.seed, "engine": cfg.engine}
     else:
         instructions = load_instructions(args.data)[: args.limit or None]
+        defaults = {"temperature": 0.6, "max_new_tokens": 4096, "micro_batch": 16, "seed": 0, "engine": "hf"}
+    for k, v in defaults.items():  # unset options: the paper's protocol, or the run's own settings
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     results, summary = evaluate(model, tok, instructions, args.n, args.temperature, args.max_new_tokens, args.seed,
                                 args.micro_batch, args.engine, progress=True)
     os.makedirs(args.out, exist_ok=True)
@@ -196,13 +201,13 @@ def main(argv=None):
     ap.add_argument("--data", required=True, help="IFEval-format JSONL, our rows, or 'synthetic' (train.py's held-out set)")
     ap.add_argument("--out", default="runs/eval", help="writes responses.jsonl, results.jsonl, results.json")
     ap.add_argument("--n", type=int, default=1, help="samples per prompt (pass@k for k <= n)")
-    ap.add_argument("--temperature", type=float, default=0.6, help="the paper's protocol: 0.6")
-    ap.add_argument("--max-new-tokens", type=int, default=4096, help="the paper's protocol: 4096")
-    ap.add_argument("--micro-batch", type=int, default=16, help="rows per generation call")
-    ap.add_argument("--engine", default="hf", help="hf | fast")
+    ap.add_argument("--temperature", type=float, default=None, help="default: the paper's 0.6 (synthetic: the run's)")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default: the paper's 4096 (synthetic: the run's)")
+    ap.add_argument("--micro-batch", type=int, default=None, help="rows per generation call (default 16)")
+    ap.add_argument("--engine", default=None, help="hf | fast")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts (0 = all)")
     ap.add_argument("--size", type=int, default=64, help="held-out synthetic set size if the model has no config")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     try:

@@ -149,22 +149,21 @@ def sample(model, tokenizer, prompts, n=6, max_new_tokens=256, temperature=1.0, 
     generator = torch.Generator(device).manual_seed(seed)
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(eos_ids[0])
-    ids, mask = encode_prompts(tokenizer, prompts, device)
+    ids, mask = encode_prompts(tokenizer, prompts, device)        # (G, P)
     if engine == "fast":
         from fast_rollout import decode_fast
         tokens, logps, ents = decode_fast(model, ids, mask, n, max_new_tokens, temperature, top_p,
                                           generator, eos_ids, pad_id, micro_batch)
+        ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
     elif engine == "hf":
-        ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)  # (B, P)
+        ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)  # (B, P): n copies each
         parts = [decode_hf(model, ids[i:i + micro_batch], mask[i:i + micro_batch], max_new_tokens,
                            temperature, top_p, generator, eos_ids, pad_id)
                  for i in range(0, ids.shape[0], micro_batch)]
-        tokens, logps, ents = (_cat_right_padded([p[k] for p in parts], fill) for k, fill in
+        tokens, logps, ents = (cat_right_padded([p[k] for p in parts], fill) for k, fill in
                                enumerate([pad_id, 0.0, 0.0]))
     else:
         raise ValueError(f"engine must be 'hf' or 'fast', got {engine!r}")
-    if engine == "fast":
-        ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
     resp_mask = response_mask_from(tokens, eos_ids)                # (B, R)
     tokens = tokens.masked_fill(resp_mask == 0, pad_id)
     lengths = resp_mask.sum(1).long()
@@ -174,7 +173,8 @@ def sample(model, tokenizer, prompts, n=6, max_new_tokens=256, temperature=1.0, 
                    torch.arange(len(prompts), device=device).repeat_interleave(n))
 
 
-def _cat_right_padded(parts, fill):
+def cat_right_padded(parts, fill):
+    """Concatenate (b_i, R_i) tensors along rows, right-padding to the longest R with `fill`."""
     R = max(p.shape[1] for p in parts)
     return torch.cat([F.pad(p, (0, R - p.shape[1]), value=fill) for p in parts], 0)
 

@@ -85,6 +85,11 @@ def parse_config(argv):
     """--key value pairs onto Config; --model toy starts from TOY_PRESET. Unknown keys and
     values of the wrong type fail fast with the field's help line."""
     fields = {f.name: f for f in dataclasses.fields(Config)}
+    if "--help" in argv or "-h" in argv:
+        print(__doc__)
+        for f in fields.values():
+            print(f"  --{f.name:20s} {f.metadata['help']} (default: {f.default})")
+        raise SystemExit(0)
     given = {}
     it = iter(argv)
     for arg in it:
@@ -168,7 +173,8 @@ def verify_rows(rollout, instructions):
 
 
 def make_replays(cfg, step, model, tok, rollout, instructions, verdicts, old_logp, stats):
-    """SELECT + REWRITE, with top-up sampling rounds while candidates are short of the budget."""
+    """SELECT + REWRITE, with top-up sampling rounds while candidates are short of the budget.
+    Top-up responses only serve as replay sources; they are not trained on as originals."""
     budget = int(round(cfg.k_per_prompt * len(instructions)))
     pool, pool_verdicts, pool_old = rollout, verdicts, old_logp
     for rnd in range(cfg.topup + 1):
@@ -181,7 +187,7 @@ def make_replays(cfg, step, model, tok, rollout, instructions, verdicts, old_log
         stats["generated"] += len(extra.texts)
         pool = R.cat_rollouts(pool, extra, tok.pad_token_id)
         pool_verdicts = pool_verdicts + verify_rows(extra, instructions)
-        pool_old = R.cat_rollouts(_with(pool_old, rollout), _with(extra.logprobs, extra), 0).logprobs
+        pool_old = R.cat_right_padded([pool_old, old_logprobs(cfg, model, extra)], 0.0)
     scores = RP.replay_scores(clas, RP.mean_entropy(pool), step, cfg.lam0, cfg.eta)
     rows = RP.select(scores, is_cand, pool.group_ids, budget, cfg.select, int(round(cfg.k_per_prompt)),
                      random.Random(f"select:{cfg.seed}:{step}"))
@@ -189,9 +195,11 @@ def make_replays(cfg, step, model, tok, rollout, instructions, verdicts, old_log
     return RP.rewrite(pool, instructions, pool_verdicts, rows, tok, pool_old, debug=cfg.debug)
 
 
-def _with(logprobs, like):
-    """A rollout whose logprobs are `logprobs` (so cat_rollouts pads them like the rest)."""
-    return dataclasses.replace(like, logprobs=logprobs)
+def old_logprobs(cfg, model, rollout):
+    """pi_old for the update: the behaviour log-probs, unless they can differ from a scoring pass
+    (several PPO epochs, or bf16 sampling on CUDA), in which case they are recomputed."""
+    recompute = cfg.ppo_epochs > 1 or cfg.device == "cuda"
+    return score(cfg, model, rollout) if recompute else rollout.logprobs
 
 
 def sample_rollout(cfg, model, tok, instructions, seed):
@@ -257,15 +265,14 @@ def train_step(cfg, step, model, ref_model, tok, optimizer, instructions, stats)
     t1 = time.perf_counter()
     verdicts = verify_rows(rollout, instructions)
     t2 = time.perf_counter()
-    recompute = cfg.ppo_epochs > 1 or cfg.device == "cuda"  # bf16 sampling vs update numerics differ
-    old_logp = score(cfg, model, rollout) if recompute else rollout.logprobs
+    old_logp = old_logprobs(cfg, model, rollout)
     batch, rewards = rollout, torch.tensor([cla(v) if cfg.method == "grpo_cla" else ila(v) for v in verdicts])
     stats.update(ila=sum(ila(v) for v in verdicts) / len(verdicts), cla=sum(cla(v) for v in verdicts) / len(verdicts),
                  resp_len=float(rollout.response_mask.sum(1).mean()), truncated=float(rollout.truncated.float().mean()))
     if cfg.method == "hir":
         rep = make_replays(cfg, step, model, tok, rollout, instructions, verdicts, old_logp, stats)
         batch = R.cat_rollouts(rollout, rep.rollout, tok.pad_token_id)
-        old_logp = R.cat_rollouts(_with(old_logp, rollout), rep.rollout, 0).logprobs  # replays: copied old log-probs
+        old_logp = R.cat_right_padded([old_logp, rep.rollout.logprobs], 0.0)  # replays: copied from q
         rewards = torch.cat([rewards, torch.ones(len(rep.source_rows))])
     t3 = time.perf_counter()
     ref_logp = score(cfg, ref_model, batch) if cfg.beta > 0 else None

@@ -27,7 +27,11 @@ ap.add_argument("--batch", type=int, nargs="+", default=[16])
 ap.add_argument("--prompt-len", type=int, default=32)
 ap.add_argument("--new", type=int, default=64)
 ap.add_argument("--n", type=int, default=8, help="samples per prompt (the fast engine prefills once per group)")
-ap.add_argument("--engines", nargs="+", default=["generate", "hf", "fast"])
+ap.add_argument("--engines", nargs="+", default=["generate", "hf", "fast"],
+                help="generate (HF, dynamic cache) | generate-static (HF static cache; compiles on CUDA) | hf | fast")
+ap.add_argument("--useful", action="store_true",
+                help="mixed lengths: row i stops after L_i ~ lognormal(mean ~70) tokens, capped at --new; every "
+                     "engine decodes until the longest row ends (none compacts), and only sum(L_i) tokens count")
 ap.add_argument("--threads", type=int, default=1)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
@@ -55,9 +59,10 @@ def run(engine, model, ids, mask):
     B = ids.shape[0]
     never = torch.tensor([-1], device=args.device)  # an EOS id that never occurs: forced length
     gen = torch.Generator(args.device).manual_seed(0)
-    if engine == "generate":
+    if engine.startswith("generate"):
+        extra = {"cache_implementation": "static"} if engine == "generate-static" else {}
         return model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=args.new,
-                              min_new_tokens=args.new, pad_token_id=0, eos_token_id=None)
+                              min_new_tokens=args.new, pad_token_id=0, eos_token_id=None, **extra)
     if engine == "hf":
         return R.decode_hf(model, ids, mask, args.new, 1.0, 1.0, gen, never, 0)
     from fast_rollout import decode_fast
@@ -65,15 +70,35 @@ def run(engine, model, ids, mask):
     return decode_fast(model, ids[::n], mask[::n], n, args.new, 1.0, 1.0, gen, never, 0, B)
 
 
+def weight_read_floor(B):
+    """tok/s if each decode step only had to read every weight once at the measured copy bandwidth."""
+    x = torch.empty(256 * 2 ** 20 // 4, device=args.device)
+    x.clone()
+    sync()
+    t = time.perf_counter()
+    for _ in range(5):
+        x.clone()
+    sync()
+    bandwidth = 2 * x.numel() * 4 * 5 / (time.perf_counter() - t)  # read + write bytes/s
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    return B / (param_bytes / bandwidth), bandwidth
+
+
 model = build()
 V = model.config.vocab_size
+if args.useful:
+    g = torch.Generator().manual_seed(0)
+    lengths_all = torch.exp(torch.randn(max(args.batch), generator=g) * 0.6 + 4.1).clamp(4, args.new).long()
 print(f"model={args.model} params={sum(p.numel() for p in model.parameters()) / 1e6:.1f}M device={args.device} "
       f"dtype={args.dtype} prompt={args.prompt_len} new={args.new} (forced) n={args.n}")
 for B in args.batch:
     torch.manual_seed(1)
     ids = torch.randint(3, V, (B // args.n, args.prompt_len), device=args.device).repeat_interleave(args.n, 0)
     mask = torch.ones_like(ids)
-    results = {}
+    results, count = {}, B * args.new
+    if args.useful:  # decode to the longest row, count only tokens up to each row's end
+        lengths = lengths_all[:B]
+        args.new, count = int(lengths.max()), int(lengths.sum())
     for engine in args.engines:
         with torch.no_grad():
             run(engine, model, ids[: args.n], mask[: args.n])  # warm-up (and graph capture)
@@ -81,7 +106,11 @@ for B in args.batch:
             t = time.perf_counter()
             run(engine, model, ids, mask)
             sync()
-        results[engine] = B * args.new / (time.perf_counter() - t)
+        results[engine] = count / (time.perf_counter() - t)
     base = results.get("generate")
     cells = "  ".join(f"{e}: {v:9.0f} tok/s" + (f" ({v / base:.2f}x)" if base else "") for e, v in results.items())
-    print(f"batch {B:4d}  {cells}")
+    print(f"batch {B:4d}  {'useful ' if args.useful else ''}{cells}")
+    floor, bw = weight_read_floor(B)
+    if not args.useful:
+        print(f"           weight-read floor {floor:9.0f} tok/s (copy bandwidth {bw / 1e9:.0f} GB/s); "
+              + "  ".join(f"{e} at {v / floor:.1%} of it" for e, v in results.items()))

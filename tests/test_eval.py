@@ -51,3 +51,80 @@ def test_summary_numbers_by_hand():
     s = E.summarize(results)
     assert s["prompt_strict"] == 50.0 and s["prompt_loose"] == 100.0
     assert s["instruction_strict"] == pytest.approx(200 / 3) and s["per_id"] == {"a": 100.0, "b": 0.0}
+
+
+IFEVAL_ROWS = [
+    {"key": 1, "prompt": "Write a poem about the ocean. Do not use any commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
+    {"key": 2, "prompt": "Say hi. Use the word river.", "instruction_id_list": ["keywords:existence"], "kwargs": [{"keywords": ["river"]}]},
+    {"key": 3, "prompt": "Describe sleep in fewer than 10 words.", "instruction_id_list": ["length_constraints:number_words"],
+     "kwargs": [{"num_words": 10, "relation": "less than"}]},
+    {"key": 4, "prompt": "Write a letter to a friend about tea. Wrap it in quotes.", "instruction_id_list": ["startend:quotation", "punctuation:no_comma"],
+     "kwargs": [{}, {}]},
+    {"key": 5, "prompt": "List the pros and cons of recycling. Answer in lowercase.", "instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]},
+]
+
+
+def test_end_to_end_toy_generation_rescores_identically(tmp_path, capsys):
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in IFEVAL_ROWS))
+    out = tmp_path / "ev"
+    summary = E.main(["--model", "toy", "--data", str(data), "--out", str(out), "--max-new-tokens", "12", "--n", "2"])
+    assert (out / "responses.jsonl").exists() and (out / "results.json").exists()
+    saved = json.load(open(out / "results.json"))
+    assert saved["config"]["max_new_tokens"] == 12 and saved["summary"]["n_prompts"] == 10
+    assert "pass@2" in summary and "pass@1" in summary
+    # one response per prompt is what the official format holds: re-score the first sample of each
+    rows = [json.loads(line) for line in open(out / "responses.jsonl")][::2]
+    single = tmp_path / "single.jsonl"
+    single.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    again = E.summarize(E.score_files(str(data), str(single)))
+    first = E.summarize([json.loads(line) | {"instruction_id_list": IFEVAL_ROWS[i // 2]["instruction_id_list"]}
+                         for i, line in enumerate(open(out / "results.jsonl")) if i % 2 == 0])
+    for k in ("prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose"):
+        assert again[k] == first[k]
+
+
+def test_n1_run_rescored_by_eval_score_gives_the_same_table(tmp_path, capsys):
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in IFEVAL_ROWS))
+    out = tmp_path / "ev"
+    summary = E.main(["--model", "toy", "--data", str(data), "--out", str(out), "--max-new-tokens", "12"])
+    capsys.readouterr()
+    E.main(["score", "--input", str(data), "--responses", str(out / "responses.jsonl")])
+    printed = capsys.readouterr().out
+    for k in ("prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose"):
+        assert f"{summary[k]:6.2f}" in printed
+
+
+def test_pass_at_k_matches_brute_force():
+    import itertools
+    import random
+    rng = random.Random(0)
+    for _ in range(30):
+        n = rng.randint(1, 7)
+        table = [rng.random() < 0.4 for _ in range(n)]
+        for k in range(1, n + 1):
+            subsets = list(itertools.combinations(range(n), k))
+            brute = sum(any(table[i] for i in s) for s in subsets) / len(subsets)
+            assert E.pass_at_k(n, sum(table), k) == pytest.approx(brute)
+
+
+def test_heldout_numbers_match_train_eval(tmp_path):
+    import train as T
+    out = str(tmp_path / "run")
+    T.main(["--model", "toy", "--out", out, "--steps", "2", "--eval_every", "2", "--eval_size", "12"])
+    row = [json.loads(line) for line in open(f"{out}/metrics.jsonl")][-1]
+    summary = E.main(["--model", f"{out}/step_000002", "--data", "synthetic", "--out", str(tmp_path / "ev")])
+    assert summary["ila"] == row["heldout_ila"] and summary["cla"] == row["heldout_cla"]
+    assert summary["n_prompts"] == 12
+
+
+def test_compare_prints_deltas(tmp_path, capsys):
+    for name, v in (("a", 40.0), ("b", 55.0)):
+        (tmp_path / name).mkdir()
+        s = {"prompt_strict": v, "prompt_loose": v, "instruction_strict": v, "instruction_loose": v, "ila": v / 100,
+             "cla": v / 100, "per_id": {"punctuation:no_comma": v}}
+        json.dump({"summary": s}, open(tmp_path / name / "results.json", "w"))
+    E.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert "+15.00" in out and "punctuation:no_comma" in out
