@@ -194,6 +194,32 @@ def synthetic_set(n, seed, split="train", ids=KNOWN_IDS, max_constraints=3, word
             for i in range(n)]
 
 
+class PromptSource:
+    """Training instructions in an order fixed by the seed. Synthetic data is an endless stream
+    (instruction i depends on (seed, i) only); a file is reshuffled every epoch. The only state
+    is `position`, which checkpoints carry, so a resumed run sees exactly the same prompts."""
+    def __init__(self, data="synthetic", seed=0, ids=KNOWN_IDS, max_constraints=3, words=None):
+        self.seed, self.ids, self.max_constraints, self.words, self.position = seed, ids, max_constraints, words, 0
+        self.rows = None if data == "synthetic" else load_instructions(data)
+        if self.rows == []:
+            raise DataError(f"{data}: no rows")
+
+    def at(self, i):
+        if self.rows is None:
+            rng = random.Random(f"train:{self.seed}:{i}")
+            return synthetic_instruction(rng, rng.choice(TRAIN_TASKS), self.ids, self.max_constraints,
+                                         uid=f"train-{i}", words=self.words)
+        epoch, k = divmod(i, len(self.rows))
+        order = list(range(len(self.rows)))
+        random.Random(f"{self.seed}:{epoch}").shuffle(order)
+        return self.rows[order[k]]
+
+    def next(self, k):
+        batch = [self.at(self.position + j) for j in range(k)]
+        self.position += k
+        return batch
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=5)

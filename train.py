@@ -11,6 +11,7 @@ over originals and replays together -> ppo_epochs of micro-batched clipped-surro
 log a metrics line -> every eval_every steps, held-out ILA/CLA -> checkpoint.
 """
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -111,19 +112,25 @@ def parse_config(argv):
     return validate(Config(**{**preset, **given}))
 
 
+_RULES = {  # field: (test, what it must be)
+    "method": (lambda v: v in ("hir", "grpo", "grpo_cla"), "hir, grpo or grpo_cla"),
+    "select": (lambda v: v in ("global", "group", "random"), "global, group or random"),
+    "adv": (lambda v: v in ("grpo", "drgrpo", "reinforce_pp"), "grpo, drgrpo or reinforce_pp"),
+    "agg": (lambda v: v in ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"), "a known aggregation"),
+    "engine": (lambda v: v in ("hf", "fast"), "hf or fast"),
+    "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"), "n": (lambda v: v >= 0, ">= 0"),
+    "micro_batch": (lambda v: v >= 1, ">= 1"), "max_new_tokens": (lambda v: v >= 1, ">= 1"),
+    "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"), "lr": (lambda v: v > 0, "> 0"),
+    "beta": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
+    "constraint_ids": (lambda v: all(c in KNOWN_IDS for c in v.split(",") if c), "known ids: " + ", ".join(KNOWN_IDS)),
+}
+
+
 def validate(cfg):
-    checks = [(cfg.method in ("hir", "grpo", "grpo_cla"), "method"), (cfg.select in ("global", "group", "random"), "select"),
-              (cfg.adv in ("grpo", "drgrpo", "reinforce_pp"), "adv"), (cfg.engine in ("hf", "fast"), "engine"),
-              (cfg.steps >= 1 and cfg.prompts_per_step >= 1 and cfg.n >= 0 and cfg.micro_batch >= 1, "steps/prompts_per_step/n/micro_batch"),
-              (cfg.max_new_tokens >= 1 and cfg.temperature > 0 and 0 < cfg.top_p <= 1, "max_new_tokens/temperature/top_p"),
-              (cfg.lr > 0 and cfg.beta >= 0 and cfg.ppo_epochs >= 1 and cfg.k_per_prompt >= 0, "lr/beta/ppo_epochs/k_per_prompt"),
-              (cfg.agg in ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"), "agg")]
-    for ok, name in checks:
-        if not ok:
-            raise SystemExit(f"bad config value for {name}: {dataclasses.asdict(cfg)}")
-    for cid in filter(None, cfg.constraint_ids.split(",")):
-        if cid not in KNOWN_IDS:
-            raise SystemExit(f"--constraint_ids: unknown id {cid!r}; known: {', '.join(KNOWN_IDS)}")
+    for name, (ok, want) in _RULES.items():
+        if not ok(getattr(cfg, name)):
+            help_line = next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == name)
+            raise SystemExit(f"bad config value --{name} {getattr(cfg, name)!r}: must be {want} ({help_line})")
     if cfg.n == 0:
         cfg.n = 6 if cfg.method == "hir" else 8
     return cfg
@@ -134,36 +141,7 @@ def constraint_ids(cfg):
 
 
 def keyword_pool(cfg):
-    return [w for w in cfg.keywords.split(",") if w] or None
-
-
-class PromptSource:
-    """Training instructions in a fixed order given the seed. Synthetic data is an endless
-    stream (instruction i depends on (seed, i) only); a file is reshuffled each epoch. The only
-    state is `position`, which checkpoints carry."""
-    def __init__(self, cfg):
-        self.cfg, self.position = cfg, 0
-        try:
-            self.rows = None if cfg.data == "synthetic" else D.load_instructions(cfg.data)
-        except (D.DataError, OSError) as e:
-            raise SystemExit(f"error: {e}") from None
-        if self.rows is not None and not self.rows:
-            raise SystemExit(f"{cfg.data}: no rows")
-
-    def at(self, i):
-        if self.rows is None:
-            rng = random.Random(f"train:{self.cfg.seed}:{i}")
-            return D.synthetic_instruction(rng, rng.choice(D.TRAIN_TASKS), constraint_ids(self.cfg),
-                                           self.cfg.max_constraints, uid=f"train-{i}", words=keyword_pool(self.cfg))
-        epoch, k = divmod(i, len(self.rows))
-        order = list(range(len(self.rows)))
-        random.Random(f"{self.cfg.seed}:{epoch}").shuffle(order)
-        return self.rows[order[k]]
-
-    def next(self, k):
-        batch = [self.at(self.position + j) for j in range(k)]
-        self.position += k
-        return batch
+    return [w for w in cfg.keywords.split(",") if w] or None  # None: constraints.WORDS
 
 
 # ----------------------------------------------------------------------------- one step
@@ -211,11 +189,13 @@ def sample_rollout(cfg, model, tok, instructions, seed):
 
 
 def seed_int(parts):
-    return int.from_bytes(repr(parts).encode(), "little") % (2 ** 63)  # a stable seed from a tuple
+    """A stable 63-bit seed from a tuple such as (seed, step, "topup", 0)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") >> 1
 
 
 def autocast(cfg):
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.device == "cuda")
+    # no cast cache: the fast engine's CUDA graph must not capture cached bf16 weight copies
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.device == "cuda", cache_enabled=False)
 
 
 def score(cfg, model, batch, rows=None, grad=False):
@@ -353,7 +333,11 @@ def setup(cfg):
         model.gradient_checkpointing_enable()
     ref_model = load_model(cfg.model, device=cfg.device)[0].eval() if cfg.beta > 0 else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    source, step = PromptSource(cfg), 0
+    try:
+        source = D.PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg))
+    except (D.DataError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    step = 0
     if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):
         raise SystemExit(f"{cfg.data}: IFEval rows have fixed prompts that HiR cannot rewrite; use our rows or HIR-16K rows")
     if ckpt:

@@ -71,9 +71,10 @@ CASES = [
 ]
 
 
-def test_cases_cover_every_id():
-    assert {c[0] for c in CASES} == set(C.KNOWN_IDS)
+def test_cases_cover_every_id_both_ways():
     assert len(C.KNOWN_IDS) == 25
+    for cid in C.KNOWN_IDS:
+        assert {c[3] for c in CASES if c[0] == cid} == {True, False}, cid
 
 
 @pytest.mark.parametrize("cid,kwargs,response,expected", CASES)
@@ -183,6 +184,16 @@ def test_hostile_strings_never_raise(cid):
     c = C.Constraint.sample(cid, random.Random(1), "Say hi.")
     for s in HOSTILE:
         assert c.check(s) in (True, False)
+
+
+def test_one_megabyte_strings_never_raise():
+    rng = random.Random(0)
+    big = ["".join(rng.choice("ab ,.*-[]<>{}\n\"'") for _ in range(1_000_000)), "[{" * 500_000,
+           "".join(chr(rng.randrange(0x20, 0x2FFFF)) for _ in range(1_000_000))]
+    for cid in C.KNOWN_IDS:
+        c = C.Constraint.sample(cid, rng, "Say hi.")
+        for s in big:
+            assert c.check(s) in (True, False) and c.check_loose(s) in (True, False)
 
 
 @settings(max_examples=60, deadline=None)

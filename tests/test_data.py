@@ -61,3 +61,15 @@ def test_synthetic_sets_are_deterministic_compatible_and_disjoint():
     assert not {i.task for i in train} & {i.task for i in held}
     assert {c.id for i in train for c in i.constraints} == set(KNOWN_IDS)
     assert len(D.TASKS) == len(set(D.TASKS)) >= 300
+
+
+def test_prompt_source_order_is_a_function_of_seed_and_position(tmp_path):
+    a, b = D.PromptSource(seed=3), D.PromptSource(seed=3)
+    first = [i.render() for i in a.next(5)] + [i.render() for i in a.next(5)]
+    b.position = 5
+    assert [i.render() for i in b.next(5)] == first[5:]
+    rows = tmp_path / "r.jsonl"
+    rows.write_text("".join(json.dumps({"id": str(k), "task": f"t{k}", "constraints": []}) + "\n" for k in range(4)))
+    src = D.PromptSource(str(rows), seed=1)
+    epoch1, epoch2 = [i.id for i in src.next(4)], [i.id for i in src.next(4)]
+    assert sorted(epoch1) == sorted(epoch2) == ["0", "1", "2", "3"]

@@ -45,7 +45,7 @@ def test_smoke_run_writes_everything(tmp_path):
 def test_replays_join_their_source_group(toy):
     model, tok = toy
     cfg = T.parse_config(["--model", "toy", "--debug", "true"])
-    source = T.PromptSource(cfg)
+    source = T.D.PromptSource("synthetic", cfg.seed, T.constraint_ids(cfg), cfg.max_constraints, T.keyword_pool(cfg))
     instructions = source.next(cfg.prompts_per_step)
     rollout = T.sample_rollout(cfg, model, tok, instructions, seed=(0, 1))
     verdicts = T.verify_rows(rollout, instructions)
@@ -72,9 +72,9 @@ def test_resume_continues_exactly(tmp_path):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--lr", "-1"], "bad config value"), (["--method", "ppo"], "bad config value"),
+    (["--lr", "-1"], "bad config value --lr -1.0"), (["--method", "ppo"], "--method 'ppo': must be hir"),
     (["--steps", "ten"], "--steps"), (["--nope", "1"], "unknown option"),
-    (["--constraint_ids", "punctuation:no_colon"], "unknown id"), (["--lr"], "needs a value")])
+    (["--constraint_ids", "punctuation:no_colon"], "known ids"), (["--lr"], "needs a value")])
 def test_bad_config_fails_fast(argv, message):
     with pytest.raises(SystemExit, match=message):
         T.parse_config(["--model", "toy", *argv])
@@ -106,3 +106,8 @@ def test_baselines_run(tmp_path):
         out = run(tmp_path, method, "--steps", "1", "--method", method, "--eval_every", "0")
         row = metrics(out)[0]
         assert row["replays"] == 0 and row["generated"] == 8 * 8
+
+
+def test_seed_int_separates_nearby_tuples():
+    seeds = {T.seed_int((0, step, tag, r)) for step in range(2000) for tag, r in (("topup", 0), ("topup", 1), ("order", 0))}
+    assert len(seeds) == 6000 and all(0 <= s < 2 ** 63 for s in seeds)
