@@ -37,7 +37,8 @@ def _static_cache_from_prefill(model, prefill_cache, n, max_len):
     """A StaticCache for G * n rows holding each group's prompt keys/values n times."""
     cache = StaticCache(config=model.config, max_cache_len=max_len)
     for layer, (k, v) in zip(cache.layers, _kv(prefill_cache)):
-        layer.update(k.repeat_interleave(n, 0), v.repeat_interleave(n, 0))
+        positions = {"cache_position": torch.arange(k.shape[2], device=k.device)}  # read by older versions
+        layer.update(k.repeat_interleave(n, 0), v.repeat_interleave(n, 0), positions)
     return cache
 
 
@@ -49,10 +50,11 @@ def _decode_step(model, cache, mask, use_graph):
                        cache=cache, use_cache=True)[0][:, -1]
     if not use_graph:
         return eager
-    lengths = [layer.cumulative_length.clone() for layer in cache.layers]
     tok_buf = torch.zeros(mask.shape[0], dtype=torch.long, device=mask.device)
     pos_buf = torch.zeros(mask.shape[0], 1, dtype=torch.long, device=mask.device)
+    lengths = None
     try:
+        lengths = [layer.cumulative_length.clone() for layer in cache.layers]  # the write position
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -65,7 +67,8 @@ def _decode_step(model, cache, mask, use_graph):
         _restore(cache, lengths)
     except Exception as e:  # noqa: BLE001 - any capture failure: run eagerly, correctly
         warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); decoding eagerly")
-        _restore(cache, lengths)
+        if lengths is not None:  # None: it failed before the warm-up touched the cache
+            _restore(cache, lengths)
         return eager
 
     def replay(tok, pos):
