@@ -293,7 +293,7 @@ def truncate_metrics(cfg, step):
     """On resume, drop metric rows of steps after the checkpoint: they are about to be redone."""
     path = os.path.join(cfg.out, "metrics.jsonl")
     if os.path.exists(path):
-        rows = [line for line in open(path) if json.loads(line)["step"] <= step]
+        rows = [line for line in open(path) if line.endswith("\n") and json.loads(line)["step"] <= step]  # a torn last line goes too
         with open(path + ".tmp", "w") as f:
             f.writelines(rows)
         os.replace(path + ".tmp", path)

@@ -111,3 +111,10 @@ def test_baselines_run(tmp_path):
 def test_seed_int_separates_nearby_tuples():
     seeds = {T.seed_int((0, step, tag, r)) for step in range(2000) for tag, r in (("topup", 0), ("topup", 1), ("order", 0))}
     assert len(seeds) == 6000 and all(0 <= s < 2 ** 63 for s in seeds)
+
+
+def test_truncate_metrics_drops_later_steps_and_a_torn_line(tmp_path):
+    cfg = T.parse_config(["--model", "toy", "--out", str(tmp_path)])
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "ila"')
+    T.truncate_metrics(cfg, 2)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
