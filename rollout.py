@@ -100,17 +100,17 @@ def sample_token(logits, temperature, top_p, generator):
 
 
 # ----------------------------------------------------------------------------- the hf engine
-_CACHE_KW = None
+_CACHE_KW = {}  # model class -> the name of its KV-cache argument
 
 
 def forward(model, **kw):
-    """model(...) across transformers versions: the KV cache argument is `cache` in 5.x (it was
-    `past_key_values`); returns (logits, cache)."""
-    global _CACHE_KW
-    if _CACHE_KW is None:
-        _CACHE_KW = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    """model(...) across transformers versions: the KV cache argument is `cache` in recent 5.x
+    (it was `past_key_values`); returns (logits, cache)."""
+    cls = type(model)
+    if cls not in _CACHE_KW:
+        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     if "cache" in kw:
-        kw[_CACHE_KW] = kw.pop("cache")
+        kw[_CACHE_KW[cls]] = kw.pop("cache")
     out = model(**kw)
     return out.logits, getattr(out, "cache", None) or getattr(out, "past_key_values", None)
 
