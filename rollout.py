@@ -226,18 +226,12 @@ def token_logprobs(model, input_ids, attention_mask, position_ids, response_mask
 def cat_rollouts(a, b, pad_id):
     """Stack two rollouts (e.g. originals and replays) into one: prompts re-padded on the left,
     responses on the right, so every row keeps its own tokens, masks and positions."""
-    P, R = max(a.prompt_ids.shape[1], b.prompt_ids.shape[1]), max(a.response_ids.shape[1], b.response_ids.shape[1])
+    P = max(a.prompt_ids.shape[1], b.prompt_ids.shape[1])
 
-    def left(x, fill):
-        return F.pad(x, (P - x.shape[1], 0), value=fill)
-
-    def right(x, fill):
-        return F.pad(x, (0, R - x.shape[1]), value=fill)
-    return Rollout(torch.cat([left(a.prompt_ids, pad_id), left(b.prompt_ids, pad_id)]),
-                   torch.cat([left(a.prompt_mask, 0), left(b.prompt_mask, 0)]),
-                   torch.cat([right(a.response_ids, pad_id), right(b.response_ids, pad_id)]),
-                   torch.cat([right(a.response_mask, 0), right(b.response_mask, 0)]),
-                   torch.cat([right(a.logprobs, 0), right(b.logprobs, 0)]),
-                   torch.cat([right(a.entropy, 0), right(b.entropy, 0)]),
-                   a.texts + b.texts, torch.cat([a.truncated, b.truncated]),
-                   torch.cat([a.group_ids, b.group_ids]))
+    def left(x, y, fill):
+        return torch.cat([F.pad(t, (P - t.shape[1], 0), value=fill) for t in (x, y)])
+    return Rollout(left(a.prompt_ids, b.prompt_ids, pad_id), left(a.prompt_mask, b.prompt_mask, 0),
+                   cat_right_padded([a.response_ids, b.response_ids], pad_id),
+                   cat_right_padded([a.response_mask, b.response_mask], 0),
+                   cat_right_padded([a.logprobs, b.logprobs], 0), cat_right_padded([a.entropy, b.entropy], 0),
+                   a.texts + b.texts, torch.cat([a.truncated, b.truncated]), torch.cat([a.group_ids, b.group_ids]))

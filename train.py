@@ -198,11 +198,12 @@ def autocast(cfg):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.device == "cuda", cache_enabled=False)
 
 
-def score(cfg, model, batch, rows=None, grad=False):
-    rows = slice(None) if rows is None else rows
+def score(cfg, model, batch, grad=False):
+    """Token log-probs (N, R) of `batch`: a Rollout, or a tuple (ids, mask, positions, response_mask)."""
+    if isinstance(batch, R.Rollout):
+        batch = (batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask)
     with torch.set_grad_enabled(grad), autocast(cfg):
-        return R.token_logprobs(model, batch.input_ids[rows], batch.attention_mask[rows], batch.position_ids[rows],
-                                batch.response_mask[rows], cfg.temperature)
+        return R.token_logprobs(model, *batch, cfg.temperature)
 
 
 def advantages(cfg, rewards, group_ids):
@@ -219,11 +220,12 @@ def update(cfg, step, model, optimizer, batch, old_logp, ref_logp, adv, stats):
     mask = batch.response_mask
     total = mask.sum() if cfg.agg == "token_mean" else mask.shape[0]
     order_rng = torch.Generator().manual_seed(seed_int((cfg.seed, step, "order")))
+    full = (batch.input_ids, batch.attention_mask, batch.position_ids, mask)  # built once, sliced per micro-batch
     for _ in range(cfg.ppo_epochs):
         optimizer.zero_grad(set_to_none=True)
         loss_sum, clip, kl = 0.0, 0.0, 0.0
         for rows in torch.randperm(mask.shape[0], generator=order_rng).split(cfg.micro_batch):
-            logp = score(cfg, model, batch, rows, grad=True)
+            logp = score(cfg, model, tuple(x[rows] for x in full), grad=True)
             loss, s = H.hir_loss(logp, old_logp[rows], adv[rows], mask[rows], None if ref_logp is None else ref_logp[rows],
                                  cfg.beta, cfg.clip_low, cfg.clip_high, cfg.agg, total)
             loss.backward()
