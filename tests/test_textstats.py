@@ -51,7 +51,7 @@ def test_known_corners():
 
 
 def _punkt_count(t):  # the reference: Punkt over the whole text at once
-    return len(T._punkt().tokenize(t))
+    return len(T._punkt().tokenizer.tokenize(t))
 
 
 def test_sentence_pieces_do_not_change_the_count():
@@ -74,6 +74,63 @@ def test_sentence_count_equals_whole_text_punkt_on_ifeval_responses():
 def test_sentence_count_equals_whole_text_punkt_on_random_words(words):
     t = " ".join(words)
     assert T.count_sentences(t) == _punkt_count(t)
+
+
+# Words that steer every rule of Punkt's decision: abbreviations (also hyphenated), initials, numbers,
+# collocations ("3. Business"), sentence starters, words the model saw in only one case, unseen words,
+# Unicode letters and digits; marks, runs, brackets, quotes and spaces Punkt's rules treat apart.
+PUNKT_WORDS = ["dr", "Mr", "e.g", "U.S", "co-dr", "x-ray", "a.m", "J", "Aron", "b", "Smith", "John", "3", "1997",
+               "3.14", "-5", ".5", "1,000", "a-1", "Business", "s", "However", "but", "They", "the", "abandoned",
+               "Ltd", "no", "Zyx", "qqq", "i", "İ", "é", "ß", "ǅ", "x_y", "١٢", "²", "Σ", "a.b.c", "##number##"]
+PUNKT_MARKS = ["", "", "", ".", ".", ".", "?", "!", "..", "...", ". . .", ".\n.\n.", "?!", ".)", '."', ")", "(",
+               '"', "'", "”", "’", "“", "«", ",", ";", ":", "[", "]", "{", "`", "*", "-", "--"]
+PUNKT_SPACES = [" ", " ", " ", "", "\n", "\n\n", "\t", "\u00a0", " \n ", "\x1c", "\x0b", "\r\n", "\u2028"]
+punkt_atom = st.tuples(st.sampled_from(PUNKT_MARKS), st.sampled_from(PUNKT_WORDS),
+                       st.sampled_from(["lower", "upper", "title"]), st.sampled_from(PUNKT_MARKS),
+                       st.sampled_from(PUNKT_MARKS), st.sampled_from(PUNKT_SPACES))
+
+
+def _punkt_text(atoms):
+    case = {"lower": str.lower, "upper": str.upper, "title": str.capitalize}
+    return "".join(a + case[c](w) + b + d + s for a, w, c, b, d, s in atoms)
+
+
+def test_every_punkt_rule_equals_the_package_on_all_word_pairs():
+    # each rule of the second pass needs a particular pair ("3. Business" is a known collocation,
+    # "s. However" an initial that is also an abbreviation, ...): try every pair of a vocabulary
+    words = [f(w) for w in PUNKT_WORDS for f in (str.lower, str.upper, str.capitalize)]
+    marked = [w + "." for w in words] + ["?", "!", ".", "...", "x..", "Dr.)", "(e.g."]
+    following = words + [w + "." for w in words[::3]] + list(")(:;,\"'`?!") + ["(Abandoned", '"the']
+    for tok in marked:
+        for nxt in following:
+            t = f"{tok} {nxt}"
+            assert T._punkt_count(t) == _punkt_count(t), repr(t)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(PUNKT_SPACES + [""]), st.lists(punkt_atom, max_size=25))
+def test_our_punkt_count_equals_the_package(lead, atoms):
+    t = lead + _punkt_text(atoms)
+    assert T._punkt_count(t) == _punkt_count(t), repr(t)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", "", "", "", "(", '"(', "'", "“", "-", "*", "«"]),
+                          st.sampled_from(PUNKT_WORDS),
+                          st.sampled_from([". ", ". ", ". ", " ", " ", ".) ", ". (", ".\n", ". '", '." ', ".  "])),
+                max_size=40))
+def test_our_punkt_count_equals_the_package_on_plain_text(atoms):
+    t = "".join(a + w + b for a, w, b in atoms)  # mostly the no-tokenizer path
+    assert T._punkt_count(t) == _punkt_count(t), repr(t)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=". \n\u00a0-x", max_size=40))
+def test_dot_runs_are_the_runs_of_punkts_pattern_with_a_period(t):
+    ours = [m.span() for m in T._DOT_RUNS.finditer(t)]
+    pattern = T._punkt().tokenizer.rules.multi_char_punct_pattern  # "--" runs too: never a candidate
+    theirs = [m.span() for m in re.finditer(pattern, t) if "." in m.group()]
+    assert ours == theirs
 
 
 def test_capital_words_follow_word_tokenize_on_contractions_and_punctuation():
