@@ -121,9 +121,9 @@ def _punkt():
         candidates=punkt.PunktBoundaryDetector(rules).match,   # finditer: a mark + what follows it
         words=punkt.PunktWordTokenizer(rules).tokenize,        # Punkt's word split: "Dr." keeps its period
         realign=re.compile(rules.boundary_realignment_pattern, re.MULTILINE),
-        # a plain candidate (see _BEFORE): groups word, punctuation after the mark, next word
-        plain=re.compile(rf"(?:^|(?<=[{_ASCII_SPACE}])){_BEFORE}\."
-                         rf"(?=({rules.non_word_char_class})|\s+({_AFTER})(?!\S))"),
+        # plain contexts (see _plain_regexes): the word before the mark, the next word, and both
+        # with the mark in one regex whose groups are word, dots, punctuation after, next word
+        **_plain_regexes(rules),
         LC=int(flags.LC), UC=int(flags.UC), MID_UC=int(flags.MID_UC), BEG_LC=int(flags.BEG_LC),
         # the types the second pass can tell apart; every other type reads as None (see _features)
         known_first={a for a, _ in params.collocations},
@@ -169,10 +169,10 @@ def _punkt_count(text):
     plain = P.plain.findall(text)
     if len(plain) == sum(1 for _ in P.candidates(text)):
         # every candidate is plain: its context is the tokens "word." and what follows, no tokenizer
-        verdicts = [_breaks_after(word + ".", _first_token(nxt) if nxt else punct)
-                    for word, punct, nxt in plain]
+        verdicts = [_breaks_after(_token_before_mark(word, dots), _first_token(nxt) if nxt else punct)
+                    for word, dots, punct, nxt in plain]
         breaks = [] if not any(verdicts) else [
-            (m.end(), m.start(3) if m.group(3) else m.end())
+            (m.end(), m.start(4) if m.group(4) else m.end())
             for m, brk in zip(P.plain.finditer(text), verdicts) if brk]
         return _count_spans(text, breaks, P)
     breaks = []
@@ -221,28 +221,38 @@ def _last_space_finder(text):
     return (lambda a, b: text.rfind(spaces[0], a, b)) if spaces else (lambda a, b: -1)
 
 
-# Plain contexts, whose tokens are known without Punkt's tokenizer. Before the mark: opening brackets
-# or quotes, each its own token (Punkt never starts a word with one), then a word of letters, digits
-# and "_" with single "." or "-" inside ("e.g", "x-ray"), which nothing in Punkt's word rules splits,
-# so "word." is one token. After the mark: one punctuation character, or brackets and such a word
-# (maybe ending in "."), whose first token is its first bracket, or the word.
-_OPEN = "([{\"`"
-_BEFORE = r"[(\[{\"`]*(\w+(?:[.-]\w+)*)"
-_AFTER = r"[(\[{\"`]*\w+(?:[.-]\w+)*\.?"
-_PLAIN_BEFORE, _PLAIN_AFTER = re.compile(_BEFORE), re.compile(_AFTER)
+# Plain contexts, whose tokens are known without Punkt's tokenizer. Before the mark: characters no
+# word may start with ("(", '"', "-", ...), each its own token ("--" one), then a word of letters,
+# digits and "_" with single "." or "-" inside ("e.g", "x-ray"), which nothing in Punkt's word rules
+# splits, then maybe more periods: "word." is one token, "word..." two ("word", "..."). After the mark:
+# one punctuation character, or such characters and a word (maybe ending in "."), whose first token
+# is the first character, or the word.
+def _plain_regexes(rules):
+    split = "[" + re.escape(rules.word_start_exclusions) + "]*"
+    before, after = rf"{split}(\w+(?:[.-]\w+)*)(\.*)", rf"{split}\w+(?:[.-]\w+)*\.?"
+    return dict(plain_before=re.compile(before), plain_after=re.compile(after),
+                plain=re.compile(rf"(?:^|(?<=[{_ASCII_SPACE}])){before}\."
+                                 rf"(?=({rules.non_word_char_class})|\s+({after})(?!\S))"))
+
+
+def _token_before_mark(word, dots):
+    return word + "." if not dots else dots + "."
 
 
 def _first_token(after):
-    return after[0] if after[0] in _OPEN else after
+    if after[0].isalnum() or after[0] == "_":
+        return after
+    return after[:len(after) - len(after.lstrip("-"))] if after.startswith("--") else after[0]
 
 
 def _mark_breaks(text, m, word_start, P):
     """Does a sentence end at this mark? Punkt tokenizes the context (the word before, the mark,
     what follows) and breaks if any token but the last ends a sentence."""
     word, nxt = text[word_start:m.start()], m.group("next_tok")
-    plain = m.group() == "." and _PLAIN_BEFORE.fullmatch(word)
-    if plain and (nxt is None or _PLAIN_AFTER.fullmatch(nxt)):  # the common case: no tokenizer
-        return _breaks_after(plain.group(1) + ".", _first_token(nxt) if nxt else text[m.end()])
+    plain = m.group() == "." and P.plain_before.fullmatch(word)
+    if plain and (nxt is None or P.plain_after.fullmatch(nxt)):  # the common case: no tokenizer
+        tok = _token_before_mark(*plain.groups())
+        return _breaks_after(tok, _first_token(nxt) if nxt else text[m.end()])
     # Punkt tokenizes line by line; a context's only spaces are those after the mark (and one
     # before the first word of a text), where no token can span them, so one call is the same.
     tokens = P.words(text[word_start:m.end("after_tok")])

@@ -63,6 +63,8 @@ hostile = {"prose": ("The quick brown fox. Mr. Smith went to Washington! " * 200
            "hyphenated abbreviations": " ".join(f"x{i}-dr. a" for i in range(20_000))[:100_000],
            "one long abbreviation chain": "".join(f"x{i}-dr.)" for i in range(20_000))[:100_000],
            "ellipses, new words": " ".join(f"w{i}.. a" for i in range(20_000))[:100_000],
+           "short ellipses, new words": " ".join(f"a.. {w}" for w in _words(40_000)[26:])[:100_000],
+           "dashed abbreviations": " ".join(f"-Dr. {w}" for w in _words(20_000))[:100_000],
            "bracketed initials": " ".join(f"(A. b{i}" for i in range(20_000))[:100_000]}
 rng = random.Random(0)
 worst = []
@@ -85,7 +87,8 @@ import textstats as T  # noqa: E402
 
 print("number of sentences, package tokenize() vs our count (cold caches):")
 for name in ["distinct abbreviations", "initials, new words", "ordinals", "hyphenated abbreviations",
-             "one long abbreviation chain", "ellipses, new words", "bracketed initials", "prose"]:
+             "one long abbreviation chain", "ellipses, new words", "short ellipses, new words",
+             "dashed abbreviations", "bracketed initials", "prose"]:
     s = hostile[name]
     t = time.perf_counter()
     theirs = len(T._punkt().tokenizer.tokenize(s))

@@ -107,6 +107,16 @@ def test_every_punkt_rule_equals_the_package_on_all_word_pairs():
             assert T._punkt_count(t) == _punkt_count(t), repr(t)
 
 
+def test_plain_contexts_tokenize_as_punkt_does():
+    P = T._punkt()
+    for word in ["word", "e.g", "x-ray", "(x", '"(x', "--x", "-x", ",x", ")x", "*x", "x.", "x..", "(e.g.", "١٢"]:
+        tok = T._token_before_mark(*P.plain_before.fullmatch(word).groups())
+        assert P.words(word + ". next")[-2] == tok, word  # the token that carries the mark
+    for nxt in ["word", "e.g.", "(x", '"(x', "--x", "---x", "-x", ",x", ")x", "*x", "x-y", "-5", "@x.", "_x"]:
+        assert P.plain_after.fullmatch(nxt)
+        assert T._first_token(nxt) == P.words(nxt)[0], nxt
+
+
 @settings(max_examples=1500, deadline=None)
 @given(st.sampled_from(PUNKT_SPACES + [""]), st.lists(punkt_atom, max_size=25))
 def test_our_punkt_count_equals_the_package(lead, atoms):
@@ -115,9 +125,10 @@ def test_our_punkt_count_equals_the_package(lead, atoms):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["", "", "", "", "(", '"(', "'", "“", "-", "*", "«"]),
+@given(st.lists(st.tuples(st.sampled_from(["", "", "", "", "(", '"(', "'", "“", "-", "--", ",", "*", "«", ")"]),
                           st.sampled_from(PUNKT_WORDS),
-                          st.sampled_from([". ", ". ", ". ", " ", " ", ".) ", ". (", ".\n", ". '", '." ', ".  "])),
+                          st.sampled_from([". ", ". ", ". ", " ", " ", ".) ", ". (", ".\n", ". '", '." ', ".  ",
+                                           ".. ", "... ", ". --", ". -"])),
                 max_size=40))
 def test_our_punkt_count_equals_the_package_on_plain_text(atoms):
     t = "".join(a + w + b for a, w, b in atoms)  # mostly the no-tokenizer path
