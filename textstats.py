@@ -278,8 +278,10 @@ def _breaks_after(tok, nxt):
 @functools.lru_cache(maxsize=1 << 16)
 def _first_pass(tok):
     """Punkt's first pass, from the token alone: (sentence break, abbreviation, ellipsis, initial,
-    type, type as a next token). A type is the lowercase token without a final period; all numbers
-    share one type; a type the second pass cannot tell apart from an unseen one reads as None."""
+    type as the marked token, type as a next token). A type is the lowercase token less a final
+    period (as a next token, only a sentence-ending one); all numbers share one type. As the marked
+    token, a type no collocation or numeric abbreviation names reads as None: the rules cannot tell
+    it from an unseen one, and the second pass's cache then serves every such word at once."""
     P = _punkt()
     brk = abbr = ellipsis = False
     if tok in P.enders:
