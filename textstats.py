@@ -130,31 +130,28 @@ def _punkt():
         known_next={b for _, b in params.collocations} | set(params.sent_starters) | set(params.ortho_context))
 
 
-def count_sentences(text, stop_at=None):
+def count_sentences(text, stop_at=None, piece_size=2000):
     """Punkt sentence count (what the official checker gets from NLTK's English model).
 
-    Punkt decides whether a sentence ends after a token from that token and the next one only.
-    So the text is cut at spaces into ~2 KB pieces, each piece is counted alone, and at every cut
-    the pair of tokens around it is asked once more: the sentence spanning the cut was counted in
-    both pieces unless Punkt breaks between the pair. Going piece by piece lets a check stop as
-    soon as its answer is known (`stop_at`), and keeps every piece's work small.
+    Punkt's decisions are local, so the text is counted in pieces of about `piece_size` characters,
+    cut only at ASCII spaces between two plain words ("fox jumped"): no sentence can end there (no
+    mark) and nothing moves across (no closing quote to realign, no stray "!" to absorb), so the one
+    sentence across each cut is counted once in each piece. Pieces let a check stop as soon as its
+    answer is known (`stop_at`), and let repetitive text reuse pieces it has counted.
     """
-    pieces, total = _sentence_pieces(text), 0
-    for i, piece in enumerate(pieces):
-        total += _punkt_count(piece)
-        if i > 0:
-            pair = pieces[i - 1].rsplit(maxsplit=1)[-1] + " " + piece.split(maxsplit=1)[0]
-            total -= 2 - _punkt_count(pair)  # one sentence across the cut, unless Punkt breaks there
+    total = 0
+    for i, piece in enumerate(_sentence_pieces(text, piece_size)):
+        total += _punkt_count(piece) - (i > 0)  # the sentence across the cut, counted twice
         if stop_at is not None and total >= stop_at:
-            break  # counts only grow piece by piece, so the comparison is decided
+            break  # every later piece adds at least 0, so the comparison is decided
     return total
 
 
-_GAP = re.compile(r"(?<=\S)\s+(?=\S)")
+_GAP = re.compile(r"(?<=\w)[ \t\n\r\x0b\x0c]+(?=\w)")  # a safe cut: see count_sentences
 
 
-def _sentence_pieces(text, size=2000):
-    """Cut at the first space run starting `size` or more characters into each piece."""
+def _sentence_pieces(text, size):
+    """Cut at the first safe gap starting `size` or more characters into each piece."""
     pieces, start = [], 0
     while (m := _GAP.search(text, start + size)) is not None:
         pieces.append(text[start:m.start()])
