@@ -141,7 +141,9 @@ def count_sentences(text, stop_at=None, piece_size=2000):
     """
     total = 0
     for i, piece in enumerate(_sentence_pieces(text, piece_size)):
-        total += _punkt_count(piece) - (i > 0)  # the sentence across the cut, counted twice
+        keep = len(piece) <= 4 * piece_size  # a long piece (no cut found) is not worth caching
+        count = _punkt_count(piece) if keep else _punkt_count.__wrapped__(piece)
+        total += count - (i > 0)  # the sentence across a cut is counted in both pieces
         if stop_at is not None and total >= stop_at:
             break  # every later piece adds at least 0, so the comparison is decided
     return total
@@ -159,7 +161,7 @@ def _sentence_pieces(text, size):
     return pieces + [text[start:]]
 
 
-@functools.lru_cache(maxsize=4096)  # repetitive text repeats its pieces
+@functools.lru_cache(maxsize=1024)  # repetitive text repeats its pieces (only short ones are kept)
 def _punkt_count(text):
     """len(Punkt's sentences of `text`): find the candidate marks, ask each, count the spans."""
     P = _punkt()
@@ -256,6 +258,11 @@ def _mark_breaks(text, m, word_start, P):
     return any(_breaks_after(t, n) for t, n in zip(tokens, tokens[1:]) if t[-1] in ".?!")
 
 
+# Decisions are cached per token (repetitive text asks the same pairs again), 4,096 entries: a
+# degenerate response ("......" ten thousand times) makes long tokens, and a cache must not pin many.
+# The second pass's cache is keyed by features and types the model knows, so it stays small.
+_TOKENS_CACHED = 4096
+
 _NUMBER = "##number##"  # the type of every number: "1997", "3.14" and "1," are evidence for one thing
 _NUMERIC = re.compile(r"-?[\.,]?\d[\d,\.-]*\.?$")
 _ELLIPSIS = re.compile(r"\.\.+$")
@@ -263,7 +270,7 @@ _INITIAL = re.compile(r"[^\W\d]\.$")   # one letter and a period: "J."
 _NEVER_STARTS = frozenset(";:,.!?")    # punctuation that never starts a sentence
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=_TOKENS_CACHED)
 def _breaks_after(tok, nxt):
     """Does Punkt end a sentence after token `tok` (ending in . ? or !) when `nxt` follows?"""
     brk, abbr, ellipsis, initial, kind, _ = _first_pass(tok)
@@ -272,7 +279,7 @@ def _breaks_after(tok, nxt):
     return _second_pass(brk, abbr or ellipsis, initial, kind, *_features(nxt))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=_TOKENS_CACHED)
 def _first_pass(tok):
     """Punkt's first pass, from the token alone: (sentence break, abbreviation, ellipsis, initial,
     type as the marked token, type as a next token). A type is the lowercase token less a final
@@ -303,7 +310,7 @@ def _type(tok):
     return _NUMBER if maybe_number and _NUMERIC.match(kind) else kind
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=_TOKENS_CACHED)
 def _features(nxt):
     """What the second pass reads of the token after a mark: its type (None if the model has no
     evidence about it), first letter upper/lower, punctuation that never starts a sentence, number."""
