@@ -94,8 +94,9 @@ def sampling_logprobs(logits, temperature=1.0, top_p=1.0):
 def sample_token(logits, temperature, top_p, generator):
     """Draw one token per row: (b,) tokens, their log-probs, and the distribution's entropy."""
     logp = sampling_logprobs(logits, temperature, top_p)          # (b, V)
-    tok = torch.multinomial(logp.exp(), 1, generator=generator)   # (b, 1)
-    entropy = -(logp.exp() * logp.clamp(min=-1e30)).sum(-1)       # clamp: 0 * -inf is nan
+    probs = logp.exp()
+    tok = torch.multinomial(probs, 1, generator=generator)        # (b, 1)
+    entropy = -(probs * logp.clamp(min=-1e30)).sum(-1)            # clamp: 0 * -inf is nan
     return tok[:, 0], logp.gather(-1, tok)[:, 0], entropy
 
 
@@ -185,13 +186,13 @@ def _body_and_head(model):
     return body, model.get_output_embeddings()
 
 
-def _chunk_logprobs(head, h, targets, temperature, softcap):
+def _chunk_logprobs(head, h, targets, temperature, softcap, with_entropy):
     logits = head(h)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # (c, V): float32 at least
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     logp = (logits / temperature).log_softmax(-1)
-    entropy = -(logp.exp() * logp).sum(-1)
+    entropy = -(logp.exp() * logp).sum(-1) if with_entropy else None  # another (c, V) pass: only if asked
     return logp.gather(-1, targets[:, None])[:, 0], entropy
 
 
@@ -210,7 +211,7 @@ def token_logprobs(model, input_ids, attention_mask, position_ids, response_mask
     softcap = getattr(model.config, "final_logit_softcapping", None)
     lps, ents = [], []
     for i in range(0, h.shape[0], chunk_tokens):
-        args = (head, h[i:i + chunk_tokens], targets[i:i + chunk_tokens], temperature, softcap)
+        args = (head, h[i:i + chunk_tokens], targets[i:i + chunk_tokens], temperature, softcap, with_entropy)
         if torch.is_grad_enabled():  # recompute the chunk's logits in backward instead of storing them
             lp, ent = checkpoint(_chunk_logprobs, *args, use_reentrant=False)
         else:
