@@ -34,11 +34,15 @@ def _kv(cache):
 
 
 def _static_cache_from_prefill(model, prefill_cache, n, max_len):
-    """A StaticCache for G * n rows holding each group's prompt keys/values n times."""
+    """A StaticCache for G * n rows holding each group's prompt keys/values n times. Its buffers
+    take the dtype of the model's weights, stated here rather than left to whichever dtype the
+    first keys happen to have: decoding reads weights of one dtype and writes keys of that dtype
+    (bf16 weights: a bf16 cache; never fp32 weights under autocast, whose keys came out bf16)."""
     cache = StaticCache(config=model.config, max_cache_len=max_len)
+    dtype = model.get_output_embeddings().weight.dtype
     for layer, (k, v) in zip(cache.layers, _kv(prefill_cache)):
         positions = {"cache_position": torch.arange(k.shape[2], device=k.device)}  # read by older versions
-        layer.update(k.repeat_interleave(n, 0), v.repeat_interleave(n, 0), positions)
+        layer.update(k.repeat_interleave(n, 0).to(dtype), v.repeat_interleave(n, 0).to(dtype), positions)
     return cache
 
 

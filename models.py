@@ -108,11 +108,45 @@ def smollm2_folder(cache_dir=CACHE_DIR, verbose=True):
     return folder
 
 
+# ----------------------------------------------------------------------------- device and precision
+def resolve_device(device="auto"):
+    """auto -> cuda if available, else cpu. An unknown or absent device fails here, before any work."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this torch sees no CUDA device "
+                         f"(torch {torch.__version__}; a CPU build?)")
+    return device
+
+
+def resolve_dtype(dtype, device):
+    """auto -> bf16 on CUDA (what the rollout should read there), fp32 on the CPU."""
+    if dtype == "auto":
+        return "bf16" if device.startswith("cuda") else "fp32"
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be auto, bf16 or fp32, got {dtype!r}")
+    return dtype
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def cast_weights(model, dtype):
+    """Cast the parameters only, in place. Buffers such as RoPE's inverse frequencies stay float32,
+    exactly as `from_pretrained(dtype=torch.bfloat16)` leaves them (`model.to(dtype)` would round
+    them too, and every position's rotation with them)."""
+    for p in model.parameters():
+        p.data = p.data.to(dtype)
+    return model
+
+
 def load_model(name="smollm2", dtype=torch.float32, device="cpu"):
     """(model, tokenizer) for "toy", "smollm2", a local folder, or a hub id."""
     if name == "toy":
         tok = toy_tokenizer()
-        return toy_model(tok).to(device), tok
+        return cast_weights(toy_model(tok), dtype).to(device), tok
     path = smollm2_folder() if name == "smollm2" else name
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)

@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 import hir
 import rollout as R
+import config as C
 import train as T
 from constraints import verify
 
@@ -44,13 +45,13 @@ def test_smoke_run_writes_everything(tmp_path):
 
 def test_replays_join_their_source_group(toy):
     model, tok = toy
-    cfg = T.parse_config(["--model", "toy", "--debug", "true"])
-    source = T.D.PromptSource("synthetic", cfg.seed, T.constraint_ids(cfg), cfg.max_constraints, T.keyword_pool(cfg))
+    cfg = C.parse_config(["--model", "toy", "--debug", "true"])
+    source = T.D.PromptSource("synthetic", cfg.seed, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
     instructions = source.next(cfg.prompts_per_step)
     rollout = T.sample_rollout(cfg, model, tok, instructions, seed=(0, 1))
     verdicts = T.verify_rows(rollout, instructions)
     stats = {"topups": 0, "generated": 0}
-    rep = T.make_replays(cfg, 1, model, tok, rollout, instructions, verdicts, rollout.logprobs, stats)
+    rep = T.make_replays(cfg, 1, model, model, tok, rollout, instructions, verdicts, rollout.logprobs, stats)
     assert 0 < len(rep.source_rows) <= 2 * cfg.prompts_per_step
     assert rep.rollout.group_ids.tolist() == [int(rollout.group_ids[r]) for r in rep.source_rows]
     for ins, text, r in zip(rep.instructions, rep.rollout.texts, rep.source_rows):
@@ -77,7 +78,7 @@ def test_resume_continues_exactly(tmp_path):
     (["--constraint_ids", "punctuation:no_colon"], "known ids"), (["--lr"], "needs a value")])
 def test_bad_config_fails_fast(argv, message):
     with pytest.raises(SystemExit, match=message):
-        T.parse_config(["--model", "toy", *argv])
+        C.parse_config(["--model", "toy", *argv])
 
 
 def test_bad_data_row_names_file_and_line(tmp_path):
@@ -114,7 +115,7 @@ def test_seed_int_separates_nearby_tuples():
 
 
 def test_truncate_metrics_drops_later_steps_and_a_torn_line(tmp_path):
-    cfg = T.parse_config(["--model", "toy", "--out", str(tmp_path)])
+    cfg = C.parse_config(["--model", "toy", "--out", str(tmp_path)])
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "ila"')
     T.truncate_metrics(cfg, 2)
     assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
