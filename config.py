@@ -46,6 +46,8 @@ class Config:
     beta: float = field(default=0.0, metadata={"help": "KL-to-reference weight (0: no reference model is loaded)"})
     ppo_epochs: int = field(default=1, metadata={"help": "passes over each step's batch"})
     micro_batch: int = field(default=8, metadata={"help": "rows per forward/backward (gradient accumulation)"})
+    rollout_batch: int = field(default=0, metadata={"help": "rows decoded together (sampling, held-out eval); 0 = all "
+                                                            "of them at once (no gradients, so memory is the KV cache)"})
     lr: float = field(default=2e-6, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
@@ -103,7 +105,7 @@ _RULES = {  # field: (test, what it must be)
     "agg": (lambda v: v in ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"), "a known aggregation"),
     "engine": (lambda v: v in ("hf", "fast"), "hf or fast"),
     "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"), "n": (lambda v: v >= 0, ">= 0"),
-    "micro_batch": (lambda v: v >= 1, ">= 1"), "max_new_tokens": (lambda v: v >= 1, ">= 1"),
+    "micro_batch": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"), "max_new_tokens": (lambda v: v >= 1, ">= 1"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"), "lr": (lambda v: v > 0, "> 0"),
     "beta": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
     "constraint_ids": (lambda v: all(c in KNOWN_IDS for c in v.split(",") if c), "known ids: " + ", ".join(KNOWN_IDS)),

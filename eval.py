@@ -144,7 +144,7 @@ def cmd_generate(args):
             cfg.__dict__.update(json.load(open(saved)))
         instructions = heldout_set(cfg)
         defaults = {"temperature": cfg.eval_temperature, "max_new_tokens": cfg.max_new_tokens,
-                    "micro_batch": max(cfg.micro_batch, 8), "seed": cfg.seed, "engine": cfg.engine}
+                    "micro_batch": cfg.rollout_batch or len(instructions), "seed": cfg.seed, "engine": cfg.engine}
     else:
         instructions = load_instructions(args.data)[: args.limit or None]
         # on a GPU a decode step costs about as much for 128 rows as for 16 (a launch-bound 135M model)

@@ -118,7 +118,7 @@ def sample_rollout(cfg, sampler, tok, instructions, seed):
     with torch.no_grad():  # no autocast: the sampler's weights already have the rollout's dtype
         return R.sample(sampler, tok, [ins.render() for ins in instructions], n=cfg.n, max_new_tokens=cfg.max_new_tokens,
                         temperature=cfg.temperature, top_p=cfg.top_p, seed=seed_int(seed),
-                        micro_batch=max(cfg.micro_batch, cfg.n), engine=cfg.engine)
+                        micro_batch=cfg.rollout_batch or len(instructions) * cfg.n, engine=cfg.engine)
 
 
 def seed_int(parts):
@@ -299,7 +299,7 @@ def main(argv=None):
         generated = stats["generated"]
         if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
             summary = E.evaluate(sampler, tok, heldout, n=1, temperature=cfg.eval_temperature,
-                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, micro_batch=max(cfg.micro_batch, 8),
+                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, micro_batch=cfg.rollout_batch or len(heldout),
                                  engine=cfg.engine)[1]
             stats.update(heldout_ila=summary["ila"], heldout_cla=summary["cla"])
         log_metrics(cfg, stats)

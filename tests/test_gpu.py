@@ -46,7 +46,7 @@ def sharp_toy(device):
 def test_three_training_steps_in_bf16(tmp_path, device, engine, method):
     out = str(tmp_path / "run")
     T.main(["--model", "toy", "--device", device, "--dtype", "bf16", "--engine", engine, "--method", method,
-            "--steps", "3", "--eval_every", "3", "--eval_size", "8", "--out", out])
+            "--steps", "3", "--eval_every", "3", "--eval_size", "4", "--prompts_per_step", "4", "--out", out])
     rows = metrics(out)
     assert [r["step"] for r in rows] == [1, 2, 3] and "heldout_ila" in rows[-1]
     assert all(torch.isfinite(torch.tensor(r["loss"])) and r["skipped_updates"] == 0 for r in rows)
@@ -146,7 +146,7 @@ def test_grad_checkpointing_changes_memory_not_the_update(tmp_path, device):
     for flag in ("false", "true"):
         outs[flag] = str(tmp_path / flag)
         T.main(["--model", "toy", "--device", device, "--dtype", "bf16", "--steps", "1", "--eval_every", "0",
-                "--micro_batch", "16", "--grad_checkpointing", flag, "--out", outs[flag]])
+                "--micro_batch", "16", "--prompts_per_step", "4", "--grad_checkpointing", flag, "--out", outs[flag]])
     a, b = (load_file(os.path.join(o, "step_000001", "model.safetensors")) for o in outs.values())
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert metrics(outs["true"])[0]["loss"] == pytest.approx(metrics(outs["false"])[0]["loss"], abs=1e-5)

@@ -93,3 +93,14 @@ def test_cat_rollouts_keeps_each_row(toy64):
     lp = R.token_logprobs(model, both.input_ids, both.attention_mask, both.position_ids, both.response_mask)
     la = R.token_logprobs(model, a.input_ids, a.attention_mask, a.position_ids, a.response_mask)
     assert torch.allclose(lp[:2, :la.shape[1]], la, atol=1e-6) and torch.equal(both.group_ids, torch.tensor([0, 0, 0, 0]))
+
+
+def test_mean_entropy_is_over_each_rows_real_tokens(toy):
+    model, tok = toy
+    out = R.sample(model, tok, ["Write a poem about the ocean.", "Say hi.", "Explain sleep to a ten-year-old. Avoid commas completely."],
+                   n=8, max_new_tokens=64, temperature=40.0, seed=3)  # some rows stop early (as in test_rollout)
+    lengths = out.response_mask.sum(1)
+    assert lengths.min() < lengths.max()  # rows of several lengths, so padding would show
+    for b in range(len(lengths)):
+        real = [float(out.entropy[b, t]) for t in range(out.response_ids.shape[1]) if out.response_mask[b, t] > 0]
+        assert float(RP.mean_entropy(out)[b]) == pytest.approx(sum(real) / len(real), rel=1e-6)

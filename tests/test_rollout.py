@@ -1,6 +1,7 @@
 """rollout.py: masks, padding, behaviour log-probs, seeding, contracts, memory. Run on both engines
 where the contract is shared."""
 import copy
+import math
 
 import pytest
 import torch
@@ -146,3 +147,30 @@ def test_token_logprobs_never_builds_full_logits():
     hook.remove()
     full = B * (P + T) * 50_000 * 4
     assert lp.shape == (B, T) and max(seen) <= 128 * 50_000 * 4 and max(seen) * 4 <= full
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_behaviour_logprobs_under_top_p_are_the_nucleus_distribution(toy64, engine):
+    """With top-p, a token's behaviour log-prob is log(p / mass of the nucleus): the distribution it
+    was drawn from, built here by a naive loop over the full-forward logits (float64)."""
+    model, tok = toy64
+    out = R.sample(model, tok, PROMPTS[:2], n=3, max_new_tokens=8, temperature=0.8, top_p=0.6, seed=4, engine=engine)
+    P = out.prompt_ids.shape[1]
+    with torch.no_grad():
+        logits = model(input_ids=out.input_ids, attention_mask=out.attention_mask,
+                       position_ids=out.position_ids).logits[:, P - 1:-1] / 0.8
+    checked = 0
+    for b in range(out.response_ids.shape[0]):
+        for t in range(int(out.response_mask[b].sum())):
+            p = torch.softmax(logits[b, t], -1).tolist()
+            nucleus, mass = [], 0.0
+            for i in sorted(range(len(p)), key=lambda i: -p[i]):
+                nucleus.append(i)
+                mass += p[i]
+                if mass >= 0.6:
+                    break
+            token = int(out.response_ids[b, t])
+            assert token in nucleus
+            assert abs(float(out.logprobs[b, t]) - math.log(p[token] / mass)) < 1e-6
+            checked += 1
+    assert checked > 10

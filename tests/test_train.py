@@ -1,4 +1,5 @@
 """train.py: the smoke run's files, replays in the batch, exact resume, bad config, non-finite skips."""
+import copy
 import json
 import os
 
@@ -6,11 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import hir
+import hir as H
 import rollout as R
 import config as C
 import train as T
-from constraints import verify
+from constraints import Constraint, Instruction, cla, ila, verify
 
 TIME_KEYS = {"time_rollout", "time_verify", "time_replay", "time_update", "tokens_per_s"}
 
@@ -89,7 +90,7 @@ def test_bad_data_row_names_file_and_line(tmp_path):
 
 
 def test_non_finite_update_is_skipped_and_counted(tmp_path, monkeypatch):
-    real = hir.hir_loss
+    real = H.hir_loss
 
     def nan_loss(*a, **k):
         loss, stats = real(*a, **k)
@@ -119,3 +120,220 @@ def test_truncate_metrics_drops_later_steps_and_a_torn_line(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "ila"')
     T.truncate_metrics(cfg, 2)
     assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+# ----------------------------------------------------------------------------- the loop's wiring
+# What train_step hands to the update, checked against the pieces it wires, computed here apart.
+# The responses' texts are crafted (their tokens stay sampled), so every verdict is known: strict
+# and loose verification differ on one row, ILA and CLA on many, and seven rows are candidates.
+NO_COMMA, RIVER = Constraint("punctuation:no_comma"), Constraint("keywords:existence", {"keywords": ["river"]})
+CRAFTED = [
+    (Instruction("Write about a river.", [NO_COMMA, RIVER, Constraint("length_constraints:number_words",
+                                                                     {"num_words": 3, "relation": "at least"})], "type3"),
+     ["the river runs far", "hi, river is here", "hi", "Sure, here:\nthe river runs far", "a, b", "river, river, river"]),
+    (Instruction("Say hi.", [Constraint("change_case:english_lowercase"), NO_COMMA], "type1"),
+     ["hello there", "Hello there", "Hello, there", "hello, there", "hello there my good friend", "HELLO THERE"]),
+]
+STEP = 3  # lambda(3) differs from lambda(2) and lambda(4)
+
+
+def crafted_step(monkeypatch, toy, *flags, step=STEP):
+    """One train_step on CRAFTED with update() replaced by a recorder. Returns what it saw."""
+    model, tok = toy
+    cfg = C.parse_config(["--model", "toy", "--n", "6", "--topup", "0", *flags])
+    policy = copy.deepcopy(model)
+    seen = {"sampled": 0, "rewrites": []}
+    real_sample, real_adv, real_rewrite, real_scores = T.sample_rollout, T.advantages, T.RP.rewrite, T.RP.replay_scores
+
+    def sample(cfg, sampler, tok, instructions, seed):
+        out = real_sample(cfg, sampler, tok, instructions, seed)
+        out.texts = [CRAFTED[int(g)][1][b % cfg.n] for b, g in enumerate(out.group_ids)]
+        seen["sampled"] += len(out.texts)
+        seen.setdefault("rollout", out)
+        return out
+
+    def advantages(cfg, rewards, group_ids):
+        seen["rewards"], seen["group_ids"] = rewards.clone(), group_ids.clone()
+        return real_adv(cfg, rewards, group_ids)
+
+    def rewrite(pool, instructions, verdicts, rows, *a, **k):
+        seen["rewrites"].append((pool, list(rows)))
+        return real_rewrite(pool, instructions, verdicts, rows, *a, **k)
+
+    def replay_scores(cla, mean_entropy, step, *a):
+        seen["scores"] = (cla.clone(), mean_entropy.clone(), real_scores(cla, mean_entropy, step, *a))
+        return seen["scores"][2]
+
+    def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats):
+        seen.update(batch=batch, old_logp=old_logp, adv=adv)
+        stats.update(loss=0.0, clip_frac=0.0, approx_kl=0.0, grad_norm=0.0)
+
+    for name, fn in (("sample_rollout", sample), ("advantages", advantages), ("update", update)):
+        monkeypatch.setattr(T, name, fn)
+    monkeypatch.setattr(T.RP, "rewrite", rewrite)
+    monkeypatch.setattr(T.RP, "replay_scores", replay_scores)
+    stats = {"generated": 0, "topups": 0, "candidates": 0, "replays": 0, "skipped_updates": 0}
+    T.train_step(cfg, step, policy, T.make_sampler(cfg, policy), None, tok, None, [ins for ins, _ in CRAFTED], stats)
+    return cfg, policy, seen, stats
+
+
+def crafted_verdicts(loose=False):
+    return [verify(ins, text, loose=loose) for ins, texts in CRAFTED for text in texts]
+
+
+def naive_mean_entropy(rollout, row):
+    ents = [float(e) for e, m in zip(rollout.entropy[row], rollout.response_mask[row]) if m > 0]
+    return sum(ents) / len(ents)
+
+
+def test_crafted_texts_separate_strict_loose_ila_and_cla():
+    strict, loose = crafted_verdicts(), crafted_verdicts(loose=True)
+    assert [ila(v) for v in strict] != [ila(v) for v in loose]
+    assert sum(0 < cla(v) < 1 for v in strict) == 7
+
+
+@pytest.mark.parametrize("method", ["hir", "grpo", "grpo_cla"])
+def test_rewards_are_strict_ila_or_cla(monkeypatch, toy, method):
+    cfg, _, seen, stats = crafted_step(monkeypatch, toy, "--method", method)
+    strict = crafted_verdicts()
+    want = [cla(v) if method == "grpo_cla" else float(ila(v)) for v in strict]
+    assert seen["rewards"][:12].tolist() == pytest.approx(want)
+    assert stats["ila"] == pytest.approx(sum(ila(v) for v in strict) / 12)
+    assert stats["cla"] == pytest.approx(sum(cla(v) for v in strict) / 12)
+    assert stats["generated"] == seen["sampled"] == 12
+    if method != "hir":
+        assert len(seen["rewards"]) == 12 and stats["replays"] == 0
+
+
+@pytest.mark.parametrize("adv", ["grpo", "drgrpo"])
+def test_replays_succeed_join_their_group_and_share_its_advantages(monkeypatch, toy, adv):
+    cfg, _, seen, stats = crafted_step(monkeypatch, toy, "--adv", adv)
+    pool, sources = seen["rewrites"][0]
+    B, batch = 12, seen["batch"]
+    assert len(sources) == stats["replays"] == 4 and batch.response_ids.shape[0] == B + 4
+    rewards = [float(ila(v)) for v in crafted_verdicts()] + [1.0] * 4          # replays succeed
+    groups = [b // 6 for b in range(B)] + [s // 6 for s in sources]           # ...in their source's group
+    assert seen["rewards"].tolist() == rewards and batch.group_ids.tolist() == groups
+    want = H.group_advantages(torch.tensor(rewards, dtype=torch.float64), torch.tensor(groups),
+                              "std" if adv == "grpo" else "none")            # over originals and replays together
+    assert torch.allclose(seen["adv"].double(), want, atol=1e-6)
+    for j, src in enumerate(sources):
+        assert seen["adv"][B + j] > 0                                          # every group here is mixed
+        assert torch.equal(batch.response_ids[B + j], seen["rollout"].response_ids[src])
+        assert torch.equal(seen["old_logp"][B + j], seen["old_logp"][src])     # pi_old(y | q), copied
+        assert batch.texts[B + j] == CRAFTED[src // 6][1][src % 6]
+
+
+def test_selection_uses_this_steps_lambda_and_real_token_entropy(monkeypatch, toy):
+    cfg, _, seen, _ = crafted_step(monkeypatch, toy, "--k_per_prompt", "1.5")
+    rollout, (_, sources) = seen["rollout"], seen["rewrites"][0]
+    lam = 2.0 * 1.05 ** STEP
+    clas = [cla(v) for v in crafted_verdicts()]
+    scores = [lam * c + naive_mean_entropy(rollout, b) for b, c in enumerate(clas)]
+    assert torch.allclose(seen["scores"][2].double(), torch.tensor(scores, dtype=torch.float64), atol=1e-5)
+    candidates = [b for b in range(12) if 0 < clas[b] < 1]
+    assert sources == sorted(sorted(candidates, key=lambda b: (-scores[b], b))[:3])  # budget round(1.5 * 2)
+
+
+@pytest.mark.parametrize("k", ["1", "2", "3"])
+def test_replay_budget_follows_k_per_prompt(monkeypatch, toy, k):
+    _, _, seen, stats = crafted_step(monkeypatch, toy, "--k_per_prompt", k)
+    assert stats["replays"] == len(seen["rewrites"][0][1]) == min(7, 2 * int(k)) and stats["candidates"] == 7
+
+
+def test_topups_are_counted_as_generated(monkeypatch, toy):
+    _, _, seen, stats = crafted_step(monkeypatch, toy, "--k_per_prompt", "4", "--topup", "1")
+    assert stats["topups"] == 1 and seen["sampled"] == 24 and stats["generated"] == 24
+    assert stats["candidates"] == 14 and stats["replays"] == 8
+
+
+@pytest.mark.parametrize("flags", [(), ("--temperature", "0.7"), ("--top_p", "0.7"), ("--dtype", "bf16")])
+def test_old_logprobs_are_the_policys_scoring_pass(monkeypatch, toy, flags):
+    """Originals: pi_old(y | q) equals an independent scoring pass of the policy at the sampling
+    temperature (under the update's autocast); replays carry their source's copy."""
+    cfg, policy, seen, _ = crafted_step(monkeypatch, toy, *flags)
+    b = seen["batch"]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.dtype == "bf16"):
+        want = R.token_logprobs(policy, b.input_ids[:12], b.attention_mask[:12], b.position_ids[:12],
+                                b.response_mask[:12], temperature=cfg.temperature)
+    assert torch.allclose(seen["old_logp"][:12, :want.shape[1]], want, atol=1e-5)
+
+
+@pytest.mark.parametrize("engine", ["hf", "fast"])
+@pytest.mark.parametrize("flags", [(), ("--temperature", "0.7"), ("--top_p", "0.7"), ("--dtype", "bf16"),
+                                   ("--dtype", "bf16", "--top_p", "0.8", "--temperature", "1.3")])
+def test_ratio_is_one_before_the_first_update(monkeypatch, toy, engine, flags):
+    """pi_old and pi_theta are one definition: at the start of a step every token's ratio is 1."""
+    model, tok = toy
+    cfg = C.parse_config(["--model", "toy", "--method", "grpo", "--engine", engine, "--micro_batch", "5", *flags])
+    policy = copy.deepcopy(model)
+    pairs, real = [], H.hir_loss
+
+    def spy(logp, old_logp, adv, mask, *a, **k):
+        pairs.append((logp.detach(), old_logp, mask.bool()))
+        return real(logp, old_logp, adv, mask, *a, **k)
+    monkeypatch.setattr(T.H, "hir_loss", spy)
+    source = T.D.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
+    stats = {"generated": 0, "topups": 0, "skipped_updates": 0}
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
+    T.train_step(cfg, 1, policy, T.make_sampler(cfg, policy), None, tok, optimizer, source.next(2), stats)
+    assert len(pairs) == 4  # 2 prompts x 8 samples in micro-batches of 5: all before the optimizer step
+    assert max(float((lp - old)[m].abs().max()) for lp, old, m in pairs) < 1e-5
+    assert stats["clip_frac"] == 0 and abs(stats["approx_kl"]) < 1e-9
+
+
+# ----------------------------------------------------------------------------- the update
+class Recorder(torch.optim.SGD):
+    """An optimizer that records the gradients it is asked to apply."""
+    def __init__(self, params):
+        super().__init__(params, lr=0.0)
+        self.grads = []
+
+    def step(self, closure=None):
+        self.grads.append([p.grad.clone() for g in self.param_groups for p in g["params"]])
+
+
+def full_batch_gradient(cfg, model, batch, old, adv):
+    model.zero_grad()
+    logp = R.token_logprobs(model, batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask,
+                            cfg.temperature)
+    H.hir_loss(logp, old, adv, batch.response_mask, clip_low=cfg.clip_low, clip_high=cfg.clip_high, agg=cfg.agg)[0].backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    return grads
+
+
+@pytest.mark.parametrize("agg", ["token_mean", "seq_mean_token_mean"])
+def test_update_equals_one_full_batch_step_for_any_micro_batch(toy64, agg):
+    model, tok = toy64
+    model = copy.deepcopy(model)
+    batch = R.sample(model, tok, ["Say hi.", "Write a poem about the ocean."], n=5, max_new_tokens=10, seed=3)
+    g = torch.Generator().manual_seed(0)
+    old = batch.logprobs + 0.3 * torch.randn(batch.logprobs.shape, generator=g, dtype=torch.float64) * batch.response_mask
+    adv = torch.randn(10, generator=g, dtype=torch.float64)  # every row its own advantage
+    for mb in (1, 3, 7, 10):
+        cfg = C.parse_config(["--model", "toy", "--micro_batch", str(mb), "--agg", agg, "--grad_clip", "1e9",
+                              "--temperature", "0.9"])
+        want = full_batch_gradient(cfg, model, batch, old, adv)
+        opt = Recorder(model.parameters())
+        T.update(cfg, 1, model, opt, batch, old, None, adv, {"skipped_updates": 0})
+        assert len(opt.grads) == 1
+        assert all(torch.allclose(a, b, rtol=1e-9, atol=1e-12) for a, b in zip(opt.grads[0], want)), mb
+    # the gradient clip: the applied gradient is the full one, scaled to norm grad_clip
+    norm = torch.sqrt(sum((w ** 2).sum() for w in want))
+    cfg = C.parse_config(["--model", "toy", "--micro_batch", "3", "--agg", agg, "--grad_clip", str(float(norm) / 4),
+                          "--temperature", "0.9"])
+    opt, stats = Recorder(model.parameters()), {"skipped_updates": 0}
+    T.update(cfg, 1, model, opt, batch, old, None, adv, stats)
+    assert all(torch.allclose(a, w / 4, rtol=1e-6, atol=1e-12) for a, w in zip(opt.grads[0], want))
+    assert stats["grad_norm"] == pytest.approx(float(norm)) and stats["skipped_updates"] == 0
+
+
+def test_a_non_finite_gradient_is_never_applied(toy64):
+    model, tok = toy64
+    model = copy.deepcopy(model)
+    batch = R.sample(model, tok, ["Say hi."], n=4, max_new_tokens=6, seed=1)
+    adv = torch.tensor([1.0, -1.0, float("inf"), 0.5], dtype=torch.float64)
+    opt, stats = Recorder(model.parameters()), {"skipped_updates": 0}
+    T.update(C.parse_config(["--model", "toy"]), 1, model, opt, batch, batch.logprobs, None, adv, stats)
+    assert opt.grads == [] and stats["skipped_updates"] == 1

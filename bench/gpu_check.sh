@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The one-GPU check: GPU tests, then 20 real training steps per method and the IFEval eval on SmolLM2.
+# Two device runs back to back on one warm machine (../shared/device/README.md: the GGUF travels in halves):
+#   bash ../shared/device/prepare.sh                     # here, once
+#   run 1, carry .dev/kit .dev/w1:  source .dev/kit/bin/stash.sh && bash bench/gpu_check.sh tests
+#   run 2, carry .dev/kit .dev/w2:  source .dev/kit/bin/join.sh && bash bench/gpu_check.sh smollm2
+# Sized for 8 minutes of GPU time in all; every command has a time limit, so a slow part is cut, not the run.
+# Logs are written to $OUT (the device tool brings it back) or runs/gpu_check.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+logs=${OUT:-runs/gpu_check}
+work=${GPU_CHECK_DIR:-/tmp/gpu_check}
+mkdir -p "$logs" "$work"
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+
+summary() {  # mean seconds per step and their breakdown, from a run's metrics.jsonl
+  python - "$1" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1] + "/metrics.jsonl")]
+mean = lambda k: sum(r[k] for r in rows) / len(rows)
+parts = ["rollout", "verify", "replay", "update"]
+total = sum(mean("time_" + p) for p in parts)
+print(f"{sys.argv[1]}: {len(rows)} steps, {total:.2f} s per step (" + ", ".join(f"{p} {mean('time_' + p):.2f}" for p in parts)
+      + f"), {mean('tokens_per_s'):.0f} sampled tok/s; train ILA first/last {rows[0]['ila']:.3f}/{rows[-1]['ila']:.3f}; "
+      + "held-out ILA " + ", ".join(f"step {r['step']}: {r['heldout_ila']:.3f}" for r in rows if "heldout_ila" in r))
+EOF
+}
+
+# CHECK_TRAIN / CHECK_EVAL: extra flags (later flags win), e.g. a CPU dry run of the script itself:
+#   CHECK_TRAIN="--model toy --steps 2 --eval_every 1" CHECK_EVAL="--model toy --limit 4 --max-new-tokens 8" bash bench/gpu_check.sh smollm2
+case "${1:-}" in
+tests)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__, '| cuda', torch.cuda.is_available())"
+  timeout 240 python -m pytest -q -p no:cacheprovider tests/test_gpu.py > "$logs/gpu_tests.log" 2>&1
+  echo "GPU tests: exit $?"; tail -25 "$logs/gpu_tests.log"
+  ;;
+smollm2)
+  for method in hir grpo; do
+    start=$(date +%s)
+    timeout 130 python train.py --method "$method" --steps 20 --eval_every 10 --engine fast --out "$work/$method" \
+      ${CHECK_TRAIN:-} > "$logs/train_$method.log" 2>&1
+    echo "train $method: exit $?, $(( $(date +%s) - start )) s wall"
+    tr '\r' '\n' < "$logs/train_$method.log" | grep -v "it/s]$" | grep . | tail -4
+    summary "$work/$method" | tee -a "$logs/summary.txt"
+  done
+  start=$(date +%s)
+  timeout 150 python eval.py --model smollm2 --data ../shared/ifeval/input_data.jsonl --max-new-tokens 1024 \
+    --engine fast --out "$work/eval" ${CHECK_EVAL:-} > "$logs/eval.log" 2>&1
+  echo "eval: exit $?, $(( $(date +%s) - start )) s wall (IFEval prompts, 1024 new tokens)" | tee -a "$logs/summary.txt"
+  tr '\r' '\n' < "$logs/eval.log" | grep -v "it/s]$" | grep -v "^  " | grep . | tail -8
+  ;;
+*)
+  echo "usage: bash bench/gpu_check.sh tests|smollm2 (see the top of this file)"; exit 2 ;;
+esac
