@@ -3,11 +3,21 @@ derived from a config (constraint ids, keyword pool, the held-out set). train.py
 read it from here, so neither imports the other.
 
     python train.py --help        # every field below, with its help line and default
+
+The command line is parsed by transformers' HfArgumentParser (as TRL's scripts are): `--key value`
+or `--key=value`, `--max-new-tokens` or `--max_new_tokens`, and boolean flags that stand alone
+(`--debug`) or take a value (`--debug false`). Defaults come in layers, each overriding the last:
+the dataclass, the toy preset (`--model toy`), a `--config` file, the saved config of a `--resume`d
+run, and last the flags on the command line.
 """
-import dataclasses
+import argparse
 import json
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields as dc_fields
+from typing import Literal
+
+from transformers import HfArgumentParser
 
 from constraints import KNOWN_IDS
 from data import synthetic_set
@@ -19,30 +29,33 @@ TOY_IDS = ["keywords:existence", "length_constraints:number_words", "punctuation
 
 @dataclass
 class Config:
-    method: str = field(default="hir", metadata={"help": "hir (binary reward + replays) | grpo (binary) | grpo_cla (reward = CLA)"})
+    method: Literal["hir", "grpo", "grpo_cla"] = field(default="hir", metadata={"help": "hir (binary reward + replays) | grpo (binary) | grpo_cla (reward = CLA)"})
     model: str = field(default="smollm2", metadata={"help": "smollm2 (offline default) | toy | a local HF folder | a hub id"})
     data: str = field(default="synthetic", metadata={"help": "synthetic, or a JSONL of our rows or HIR-16K type1 rows"})
-    out: str = field(default="runs/hir", metadata={"help": "output dir: config, metrics, curves, checkpoints"})
-    resume: str = field(default="", metadata={"help": "an output dir to continue from (its newest checkpoint)"})
+    out: str = field(default="runs/hir", metadata={"help": "run directory: config, metrics, curves, checkpoints; a fresh run needs it empty"})
+    overwrite: bool = field(default=False, metadata={"help": "a fresh run into a non-empty --out deletes what is there first"})
+    resume: str = field(default="", metadata={"help": "a run directory (its newest checkpoint) or a checkpoint folder to continue from; "
+                                                     "--out defaults to its run directory, another --out forks the run"})
+    config: str = field(default="", metadata={"help": "a JSON or YAML file of these fields (flags on the command line win)"})
     steps: int = field(default=200, metadata={"help": "optimizer steps in total (a resumed run counts on)"})
     prompts_per_step: int = field(default=8, metadata={"help": "B: prompts per step"})
     n: int = field(default=0, metadata={"help": "samples per prompt; 0 = 6 for hir, 8 for the baselines (same generation budget)"})
     max_new_tokens: int = field(default=256, metadata={"help": "response length cap"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature (also used to score tokens)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
-    engine: str = field(default="hf", metadata={"help": "rollout engine: hf | fast"})
+    engine: Literal["hf", "fast"] = field(default="hf", metadata={"help": "rollout engine: hf | fast"})
     max_constraints: int = field(default=3, metadata={"help": "synthetic instructions carry 1..this many constraints"})
     constraint_ids: str = field(default="", metadata={"help": "comma-separated ids for synthetic data; empty = all 25"})
     keywords: str = field(default="", metadata={"help": "comma-separated keyword pool for synthetic data; empty = constraints.WORDS"})
     k_per_prompt: float = field(default=2.0, metadata={"help": "replays per prompt on average (budget = k * B)"})
-    select: str = field(default="global", metadata={"help": "replay selection: global | group | random"})
+    select: Literal["global", "group", "random"] = field(default="global", metadata={"help": "replay selection: global | group | random"})
     lam0: float = field(default=2.0, metadata={"help": "selection weight of CLA at step 0"})
     eta: float = field(default=0.05, metadata={"help": "lambda grows as lam0 * (1 + eta) ** step"})
     topup: int = field(default=1, metadata={"help": "extra sampling rounds when candidates < budget (0 = skip)"})
-    adv: str = field(default="grpo", metadata={"help": "advantages: grpo (std-normalized) | drgrpo (centered) | reinforce_pp"})
+    adv: Literal["grpo", "drgrpo", "reinforce_pp"] = field(default="grpo", metadata={"help": "advantages: grpo (std-normalized) | drgrpo (centered) | reinforce_pp"})
     clip_low: float = field(default=0.2, metadata={"help": "PPO clip below 1"})
     clip_high: float = field(default=0.2, metadata={"help": "PPO clip above 1"})
-    agg: str = field(default="token_mean", metadata={"help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
+    agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = field(default="token_mean", metadata={"help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
     beta: float = field(default=0.0, metadata={"help": "KL-to-reference weight (0: no reference model is loaded)"})
     ppo_epochs: int = field(default=1, metadata={"help": "passes over each step's batch"})
     micro_batch: int = field(default=8, metadata={"help": "rows per forward/backward (gradient accumulation)"})
@@ -52,13 +65,14 @@ class Config:
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
     grad_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory in the update"})
+    log_every: int = field(default=10, metadata={"help": "a plain log line every this many steps (for nohup logs)"})
     eval_every: int = field(default=10, metadata={"help": "held-out evaluation period in steps (0 = never)"})
     eval_size: int = field(default=64, metadata={"help": "held-out instructions"})
     eval_temperature: float = field(default=0.6, metadata={"help": "held-out sampling temperature (the paper's 0.6)"})
     save_every: int = field(default=50, metadata={"help": "checkpoint period in steps (the last step is always saved)"})
     seed: int = field(default=0, metadata={"help": "seeds data order, sampling and selection"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
-    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32; bf16: "
+    dtype: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32; bf16: "
                                                  "sampling reads a bf16 copy of the weights, the update runs fp32 "
                                                  "master weights under bf16 autocast (train.py's docstring)"})
     debug: bool = field(default=False, metadata={"help": "re-verify every replay (reward must be 1)"})
@@ -68,54 +82,105 @@ TOY_PRESET = dict(max_new_tokens=24, lr=1e-2, constraint_ids=",".join(TOY_IDS), 
                   eval_every=5, eval_size=48, eval_temperature=1.0, save_every=20, micro_batch=64)
 
 
+class Parser(HfArgumentParser):
+    """HfArgumentParser whose errors name the field's help line and exit with status 2."""
+    def __init__(self, dataclass_type, usage):
+        super().__init__(dataclass_type, description=usage, allow_abbrev=False,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        self.help_lines = {f.name: f.metadata.get("help", "") for f in dc_fields(dataclass_type)}
+        for action in self._actions:  # --help shows each default (the preset's, with --model toy)
+            if action.dest in self.help_lines:
+                action.help = f"{action.help} (default: %(default)s)"
+
+    def error(self, message):
+        name = re.search(r"argument --([\w-]+)", message)
+        name = name and name.group(1).replace("-", "_")
+        self.exit(2, f"error: {message}" + (f" ({self.help_lines[name]})" if name in self.help_lines else "") + "\n")
+
+
+def read_config_file(path):
+    """A JSON or YAML mapping of Config fields."""
+    try:
+        text = open(path, encoding="utf-8").read()
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+            values = yaml.safe_load(text)
+        else:
+            values = json.loads(text)
+    except (OSError, ValueError, ImportError) as e:  # yaml's errors are ValueErrors too
+        raise SystemExit(f"error: --config {path}: {e}") from None
+    known = {f.name for f in dc_fields(Config)}
+    if not isinstance(values, dict) or set(values) - known:
+        raise SystemExit(f"error: --config {path}: must map Config fields to values; unknown: "
+                         f"{sorted(set(values) - known) if isinstance(values, dict) else type(values).__name__}")
+    return values
+
+
+def saved_config(resume):
+    """The config a run was started with: a checkpoint folder's hir_config.json, or a run
+    directory's config.json. Where to write, and the machine (device, dtype), are not carried over."""
+    if not os.path.isdir(resume):
+        raise SystemExit(f"error: --resume {resume}: no such directory")
+    path = os.path.join(resume, "hir_config.json" if is_checkpoint(resume) else "config.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"error: --resume {resume}: neither a run directory (config.json) nor a checkpoint "
+                         "folder (trainer_state.pt and hir_config.json)")
+    skip = ("out", "resume", "overwrite", "config", "device", "dtype")
+    return {k: v for k, v in json.load(open(path)).items() if k not in skip}
+
+
+def is_checkpoint(path):
+    return os.path.exists(os.path.join(path, "trainer_state.pt"))
+
+
+def run_dir_of(resume):
+    return os.path.dirname(os.path.normpath(resume)) if is_checkpoint(resume) else resume
+
+
 def parse_config(argv, usage=__doc__):
-    """--key value pairs onto Config; --model toy starts from TOY_PRESET. Unknown keys and
-    values of the wrong type fail fast with the field's help line."""
-    fields = {f.name: f for f in dataclasses.fields(Config)}
-    if "--help" in argv or "-h" in argv:
-        print(usage)
-        for f in fields.values():
-            print(f"  --{f.name:20s} {f.metadata['help']} (default: {f.default})")
-        raise SystemExit(0)
-    given = {}
-    it = iter(argv)
-    for arg in it:
-        key = arg.lstrip("-").replace("-", "_")
-        if not arg.startswith("--") or key not in fields:
-            raise SystemExit(f"unknown option {arg!r}; options: {', '.join('--' + k for k in fields)}")
-        f, raw = fields[key], next(it, None)
-        if raw is None:
-            raise SystemExit(f"--{key} needs a value ({f.metadata['help']})")
-        try:
-            given[key] = (raw.lower() in ("1", "true", "yes")) if f.type in (bool, "bool") else \
-                {"int": int, "float": float, "str": str}.get(getattr(f.type, "__name__", f.type), str)(raw)
-        except ValueError:
-            raise SystemExit(f"--{key}: {raw!r} is not a {f.type}: {f.metadata['help']}") from None
-    if given.get("resume") and os.path.exists(os.path.join(given["resume"], "config.json")):
-        saved = json.load(open(os.path.join(given["resume"], "config.json")))
-        given = {**saved, "out": given["resume"], **given}
-    preset = TOY_PRESET if given.get("model") == "toy" else {}
-    return validate(Config(**{**preset, **given}))
+    """Command line -> a validated Config, with the layered defaults of the module docstring."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for name in ("--model", "--config", "--resume"):
+        pre.add_argument(name)
+    known = pre.parse_known_args(argv)[0]
+    layers = read_config_file(known.config) if known.config else {}
+    if known.resume:
+        layers |= saved_config(known.resume) | {"out": run_dir_of(known.resume)}
+    model = known.model or layers.get("model")
+    parser = Parser(Config, usage + "\n--model toy presets: " + ", ".join(f"{k}={v}" for k, v in TOY_PRESET.items()))
+    parser.set_defaults(**{**(TOY_PRESET if model == "toy" else {}), **layers})
+    cfg, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True, look_for_args_file=False)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return validate(cfg)
+
+
+def _is_model_name(v):
+    return v in ("toy", "smollm2") or os.path.isdir(v) or re.fullmatch(r"[\w.-]+/[\w.-]+", v) is not None
 
 
 _RULES = {  # field: (test, what it must be)
-    "method": (lambda v: v in ("hir", "grpo", "grpo_cla"), "hir, grpo or grpo_cla"),
-    "select": (lambda v: v in ("global", "group", "random"), "global, group or random"),
-    "adv": (lambda v: v in ("grpo", "drgrpo", "reinforce_pp"), "grpo, drgrpo or reinforce_pp"),
-    "agg": (lambda v: v in ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"), "a known aggregation"),
-    "engine": (lambda v: v in ("hf", "fast"), "hf or fast"),
+    "model": (_is_model_name, "toy, smollm2, an existing folder, or a hub id (org/name)"),
     "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"), "n": (lambda v: v >= 0, ">= 0"),
-    "micro_batch": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"), "max_new_tokens": (lambda v: v >= 1, ">= 1"),
+    "micro_batch": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
+    "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_constraints": (lambda v: v >= 1, ">= 1"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"), "lr": (lambda v: v > 0, "> 0"),
     "beta": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
+    "lam0": (lambda v: v >= 0, ">= 0"), "eta": (lambda v: v > -1, "> -1"), "topup": (lambda v: v >= 0, ">= 0"),
+    "clip_low": (lambda v: 0 <= v < 1, "in [0, 1)"), "clip_high": (lambda v: v >= 0, ">= 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"), "grad_clip": (lambda v: v > 0, "> 0"),
+    "log_every": (lambda v: v >= 1, ">= 1"), "eval_every": (lambda v: v >= 0, ">= 0 (0 = never)"),
+    "eval_size": (lambda v: v >= 1, ">= 1"), "eval_temperature": (lambda v: v > 0, "> 0"),
+    "save_every": (lambda v: v >= 1, ">= 1 (the last step is saved anyway)"),
     "constraint_ids": (lambda v: all(c in KNOWN_IDS for c in v.split(",") if c), "known ids: " + ", ".join(KNOWN_IDS)),
+    "keywords": (lambda v: all(w.strip() for w in v.split(",")) if v else True, "comma-separated non-empty words"),
 }
 
 
 def validate(cfg):
     for name, (ok, want) in _RULES.items():
         if not ok(getattr(cfg, name)):
-            help_line = next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == name)
+            help_line = next(f.metadata["help"] for f in dc_fields(Config) if f.name == name)
             raise SystemExit(f"bad config value --{name} {getattr(cfg, name)!r}: must be {want} ({help_line})")
     if cfg.n == 0:
         cfg.n = 6 if cfg.method == "hir" else 8

@@ -148,8 +148,12 @@ def load_model(name="smollm2", dtype=torch.float32, device="cpu"):
         tok = toy_tokenizer()
         return cast_weights(toy_model(tok), dtype).to(device), tok
     path = smollm2_folder() if name == "smollm2" else name
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+    except OSError as e:  # not a folder here, and the hub did not answer (or has no such model)
+        raise ValueError(f"model {name!r}: not toy, smollm2 or a save_pretrained folder here, and not "
+                         f"loadable from the hub ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token  # only used to pad prompts; masks never come from pad ids
     if tok.chat_template is None:

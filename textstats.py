@@ -52,15 +52,21 @@ def count_bullets(text):
 
 
 def count_placeholders(text):
-    """Official `len(re.findall(r"\\[.*?\\]", text))`, as a scan (that regex is quadratic)."""
-    count, i = 0, text.find("[")
+    """Official `len(re.findall(r"\\[.*?\\]", text))`, as a scan (that regex is quadratic).
+    Every character is looked at a bounded number of times: a line's end is found once per line
+    (not once per "["), and a "]" is searched for only up to that end."""
+    count, n, eol = 0, len(text), -1
+    i = text.find("[")
     while i >= 0:
-        close, eol = text.find("]", i + 1), text.find("\n", i + 1)
-        if close >= 0 and (eol < 0 or close < eol):
+        if eol < i:  # first "[" on a new line: where does this line end?
+            eol = text.find("\n", i)
+            eol = n if eol < 0 else eol
+        close = text.find("]", i + 1, eol)
+        if close >= 0:
             count += 1
             i = text.find("[", close + 1)
         else:  # no "]" on this line: no "[" after this one on the line closes either
-            i = -1 if eol < 0 else text.find("[", eol + 1)
+            i = text.find("[", eol + 1)
     return count
 
 

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -42,7 +43,7 @@ import eval as E
 import hir as H
 import replay as RP
 import rollout as R
-from config import constraint_ids, heldout_set, keyword_pool, parse_config
+from config import constraint_ids, heldout_set, is_checkpoint, keyword_pool, parse_config, run_dir_of
 from constraints import cla, ila, verify
 from models import DTYPES, cast_weights, load_model
 
@@ -211,9 +212,49 @@ def save_checkpoint(cfg, step, model, tok, optimizer, source):
     os.replace(tmp, final)
 
 
-def latest_checkpoint(out):
-    steps = sorted(d for d in os.listdir(out) if d.startswith("step_") and not d.endswith(".tmp")) if os.path.isdir(out) else []
-    return os.path.join(out, steps[-1]) if steps else None
+def checkpoints(out):
+    """Complete checkpoint folders of a run directory, oldest first."""
+    names = sorted(d for d in os.listdir(out) if re.fullmatch(r"step_\d{6}", d)) if os.path.isdir(out) else []
+    return [os.path.join(out, d) for d in names if is_checkpoint(os.path.join(out, d))]
+
+
+def claim_empty(out, overwrite, why):
+    """A run writes only into a directory that holds no other run: empty, or emptied by --overwrite."""
+    if os.path.isdir(out) and os.listdir(out):
+        if not overwrite:
+            held = f"{len(checkpoints(out))} checkpoints" + (", metrics" if os.path.exists(os.path.join(out, "metrics.jsonl")) else "")
+            raise SystemExit(f"error: --out {out} is not empty ({held}); {why}, write elsewhere with --out, "
+                             "or start over with --overwrite (deletes what is there)")
+        shutil.rmtree(out)
+    os.makedirs(out, exist_ok=True)
+
+
+def prepare_run_dir(cfg):
+    """Make cfg.out ready and return the checkpoint to continue from (None: step 0). Like TRL's
+    output_dir / resume_from_checkpoint: a fresh run needs an empty --out; --resume takes a run
+    directory (its newest checkpoint) or a checkpoint folder, and writes into that run unless
+    --out names another directory, which forks the run there (its metrics up to the checkpoint)."""
+    if not cfg.resume:
+        claim_empty(cfg.out, cfg.overwrite, f"continue that run with --resume {cfg.out}")
+        return None
+    source = run_dir_of(cfg.resume)
+    ckpt = cfg.resume if is_checkpoint(cfg.resume) else (checkpoints(source) or [None])[-1]
+    step = int(ckpt[-6:]) if ckpt else 0
+    if os.path.abspath(cfg.out) != os.path.abspath(source):  # a fork
+        claim_empty(cfg.out, cfg.overwrite, "a fork needs a directory of its own")
+        if os.path.exists(os.path.join(source, "metrics.jsonl")):
+            shutil.copy(os.path.join(source, "metrics.jsonl"), os.path.join(cfg.out, "metrics.jsonl"))
+    else:
+        later = [c for c in checkpoints(source) if int(c[-6:]) > step]
+        if later and not cfg.overwrite:
+            raise SystemExit(f"error: {source} has checkpoints after step {step} ({os.path.basename(later[0])}, ...): "
+                             "fork with --out NEW_DIR, or pass --overwrite to delete them")
+        for c in later:
+            shutil.rmtree(c)
+    truncate_metrics(cfg, step)  # steps after the checkpoint are about to be redone
+    print(f"[hir] resuming {cfg.out} from {ckpt} (step {step} of {cfg.steps})" if ckpt else
+          f"[hir] {source} has no checkpoint yet: starting it over from step 0 with its saved config")
+    return ckpt
 
 
 def log_metrics(cfg, row):
@@ -255,31 +296,31 @@ def plot_curves(cfg):
 
 # ----------------------------------------------------------------------------- main
 def setup(cfg):
+    try:  # the data first: a bad row fails before the model loads
+        source = D.PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg))
+    except (D.DataError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):
+        raise SystemExit(f"{cfg.data}: IFEval rows have fixed prompts that HiR cannot rewrite; use our rows or HIR-16K rows")
+    ckpt = prepare_run_dir(cfg)
     torch.manual_seed(cfg.seed)
-    os.makedirs(cfg.out, exist_ok=True)
-    ckpt = latest_checkpoint(cfg.out) if cfg.resume else None
-    policy, tok = load_model(ckpt or cfg.model, device=cfg.device)  # fp32 master weights, whatever cfg.dtype
+    try:
+        policy, tok = load_model(ckpt or cfg.model, device=cfg.device)  # fp32 master weights, whatever cfg.dtype
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     if cfg.grad_checkpointing:  # (renamed activation_checkpointing_enable in recent transformers)
         getattr(policy, "activation_checkpointing_enable", policy.gradient_checkpointing_enable)()
     sampler = make_sampler(cfg, policy)
     # the reference is scored exactly as the policy is (fp32 weights, the same autocast), so KL = 0 at step 0
     ref_model = load_model(cfg.model, device=cfg.device)[0].eval() if cfg.beta > 0 else None
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    try:
-        source = D.PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg))
-    except (D.DataError, OSError) as e:
-        raise SystemExit(f"error: {e}") from None
     step = 0
-    if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):
-        raise SystemExit(f"{cfg.data}: IFEval rows have fixed prompts that HiR cannot rewrite; use our rows or HIR-16K rows")
     if ckpt:
         state = torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         step, source.position = state["step"], state["data_position"]
-        truncate_metrics(cfg, step)
-        print(f"[hir] resumed from {ckpt} at step {step}")
     json.dump(dataclasses.asdict(cfg), open(os.path.join(cfg.out, "config.json"), "w"), indent=1)
     return policy, sampler, ref_model, tok, optimizer, source, step
 

@@ -101,3 +101,22 @@ for name in ["distinct abbreviations", "initials, new words", "ordinals", "hyphe
     assert ours == theirs, (name, ours, theirs)
     print(f"  {name:28s} {theirs:6d} sentences  {t_theirs * 1000:6.1f} ms vs {t_ours * 1000:5.1f} ms  "
           f"{t_theirs / t_ours:4.1f}x")
+
+# Placeholders on text without newlines, side by side with the official regex (re.findall(r"\[.*?\]")): doubling
+# the size should double our time (linear) and quadruple a quadratic one.
+print("count_placeholders on '[a]' repeated, no newline: official regex vs ours")
+for mb in (1, 2, 4):
+    s = "[a]" * (mb * 1_000_000 // 3)
+    t = time.perf_counter()
+    theirs = len(__import__("re").findall(r"\[.*?\]", s))
+    t_theirs = time.perf_counter() - t
+    t = time.perf_counter()
+    ours = T.count_placeholders(s)
+    t_ours = time.perf_counter() - t
+    assert ours == theirs
+    print(f"  {mb} MB  {t_theirs * 1000:7.1f} ms vs {t_ours * 1000:6.1f} ms  {t_theirs / t_ours:5.1f}x")
+for mb in (1, 2, 4):  # a line never closed: the official regex rescans the rest of the line from every "["
+    s = "[a" * (mb * 1_000_000 // 2)
+    t = time.perf_counter()
+    ours = T.count_placeholders(s)
+    print(f"  '[a' repeated, {mb} MB: ours {(time.perf_counter() - t) * 1000:6.1f} ms ({ours} placeholders)")

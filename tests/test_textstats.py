@@ -170,3 +170,35 @@ def test_detect_language_is_order_independent():
     texts = ["Bonjour tout le monde, comment allez-vous aujourd'hui?", "hello", "x"]
     first = [T.detect_language(t) for t in texts]
     assert [T.detect_language(t) for t in reversed(texts)] == first[::-1]
+
+
+class Scanned(str):
+    """A string that counts the characters its .find() calls look at (the scans' only work)."""
+    looked = 0
+
+    def find(self, sub, start=0, end=None):
+        end = len(self) if end is None else min(end, len(self))
+        i = str.find(self, sub, start, end)
+        Scanned.looked += (end if i < 0 else i + len(sub)) - start
+        return i
+
+
+def work(fn, text):
+    Scanned.looked = 0
+    fn(Scanned(text))
+    return Scanned.looked
+
+
+HOSTILE = {  # a rescan per candidate makes each of these quadratic
+    "closed on one line": "[a]", "never closed": "[a", "closed on the next line": "[a\n]", "nested": "[[a]]",
+    "bullets": "* a ", "blank runs": " \n",
+}
+
+
+def test_scans_do_linear_work_on_hostile_text():
+    """Doubling the text at most doubles the characters the scans look at (plus a constant)."""
+    for name, unit in HOSTILE.items():
+        for fn in (T.count_placeholders, T.count_bullets):
+            small, big = work(fn, unit * 20_000), work(fn, unit * 40_000)
+            assert big <= 2 * small + 100, (name, fn.__name__, small, big)
+            assert work(fn, unit * 40_000) <= 8 * len(unit) * 40_000, (name, fn.__name__)

@@ -73,13 +73,51 @@ def test_resume_continues_exactly(tmp_path):
     assert not all(torch.equal(first[k], b[k]) for k in b)  # the resumed steps did train
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--lr", "-1"], "bad config value --lr -1.0"), (["--method", "ppo"], "--method 'ppo': must be hir"),
-    (["--steps", "ten"], "--steps"), (["--nope", "1"], "unknown option"),
-    (["--constraint_ids", "punctuation:no_colon"], "known ids"), (["--lr"], "needs a value")])
-def test_bad_config_fails_fast(argv, message):
-    with pytest.raises(SystemExit, match=message):
+def config_error(argv, capsys):
+    """The message a bad command line exits with (validation: the exit text; argparse: stderr)."""
+    with pytest.raises(SystemExit) as e:
         C.parse_config(["--model", "toy", *argv])
+    assert e.value.code not in (0, None)
+    return (e.value.code if isinstance(e.value.code, str) else "") + capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--lr", "-1"], "--lr -1.0: must be > 0 (AdamW learning rate)"), (["--method", "ppo"], "invalid choice: 'ppo'"),
+    (["--steps", "ten"], "--steps: invalid int value: 'ten' (optimizer steps"), (["--nope", "1"], "unrecognized arguments: --nope"),
+    (["--constraint_ids", "punctuation:no_colon"], "known ids"), (["--lr"], "--lr: expected one argument"),
+    (["--save_every", "0"], "--save_every 0: must be >= 1"), (["--max_constraints", "0"], "--max_constraints 0: must be >= 1"),
+    (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"), (["--model", "nosuchmodel"], "'nosuchmodel': must be toy, smollm2"),
+    (["--grad_checkpointing", "maybe"], "--grad_checkpointing/--grad-checkpointing: Truthy value expected"),
+    (["--eval_every", "-1"], "--eval_every -1: must be >= 0"), (["--keywords", "river,,candle"], "non-empty words"),
+    (["--resume", "runs/no_such_run"], "--resume runs/no_such_run: no such directory")])
+def test_bad_config_fails_fast_with_the_fields_help(argv, message, capsys):
+    assert message in config_error(argv, capsys)
+
+
+def test_command_line_conventions():
+    cfg = C.parse_config(["--model=toy", "--debug", "--steps", "2", "--max-new-tokens=9", "--grad_checkpointing", "false"])
+    assert cfg.debug is True and cfg.steps == 2 and cfg.max_new_tokens == 9 and cfg.grad_checkpointing is False
+    assert cfg.lr == C.TOY_PRESET["lr"] and C.parse_config(["--model", "toy", "--lr", "0.5"]).lr == 0.5
+    assert C.parse_config([]).lr == 2e-6  # the preset is the toy's alone
+
+
+def test_help_shows_presets_and_defaults(capsys):
+    with pytest.raises(SystemExit) as e:
+        C.parse_config(["--model", "toy", "--help"], usage=T.__doc__)
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "--model toy presets: max_new_tokens=24, lr=0.01" in out
+    assert "AdamW learning rate (default: 0.01)" in out and "--max_new_tokens MAX_NEW_TOKENS, --max-new-tokens" in out
+
+
+@pytest.mark.parametrize("suffix", ["json", "yaml"])
+def test_config_file_is_a_layer_under_the_command_line(tmp_path, suffix):
+    path = tmp_path / f"run.{suffix}"
+    path.write_text('{"steps": 7, "lr": 0.25}' if suffix == "json" else "steps: 7\nlr: 0.25\n")
+    cfg = C.parse_config(["--model", "toy", "--config", str(path), "--lr", "0.5"])
+    assert cfg.steps == 7 and cfg.lr == 0.5
+    path.write_text('{"stepz": 7}' if suffix == "json" else "stepz: 7\n")
+    with pytest.raises(SystemExit, match="unknown: \\['stepz'\\]"):
+        C.parse_config(["--config", str(path)])
 
 
 def test_bad_data_row_names_file_and_line(tmp_path):
@@ -337,3 +375,45 @@ def test_a_non_finite_gradient_is_never_applied(toy64):
     opt, stats = Recorder(model.parameters()), {"skipped_updates": 0}
     T.update(C.parse_config(["--model", "toy"]), 1, model, opt, batch, batch.logprobs, None, adv, stats)
     assert opt.grads == [] and stats["skipped_updates"] == 1
+
+
+# ----------------------------------------------------------------------------- the run directory
+def weights(out, step):
+    return load_file(os.path.join(out, f"step_{step:06d}", "model.safetensors"))
+
+
+def same_metrics(a, b):
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in rows]  # noqa: E731
+    return strip(metrics(a)) == strip(metrics(b))
+
+
+def test_a_run_directory_holds_one_run(tmp_path, capsys):
+    a = run(tmp_path, "a", "--steps", "4", "--save_every", "2", "--eval_every", "0")
+    with pytest.raises(SystemExit, match="is not empty .2 checkpoints, metrics.; continue that run with --resume"):
+        run(tmp_path, "a", "--steps", "1")                                # a second fresh run would mix into it
+    assert [r["step"] for r in metrics(a)] == [1, 2, 3, 4]
+    with pytest.raises(SystemExit, match="has checkpoints after step 2 .step_000004"):
+        T.main(["--resume", os.path.join(a, "step_000002"), "--steps", "4"])  # in place, it would mix timelines
+    fork = str(tmp_path / "fork")
+    T.main(["--resume", os.path.join(a, "step_000002"), "--out", fork, "--steps", "4"])  # a checkpoint folder, forked
+    assert "resuming " + fork + " from " + os.path.join(a, "step_000002") + " (step 2 of 4)" in capsys.readouterr().out
+    assert same_metrics(a, fork) and all(torch.equal(weights(a, 4)[k], weights(fork, 4)[k]) for k in weights(a, 4))
+    assert [r["step"] for r in metrics(a)] == [1, 2, 3, 4] and os.path.exists(os.path.join(a, "step_000004"))
+    run(tmp_path, "a", "--steps", "1", "--overwrite", "--eval_every", "0")  # start over: nothing of the old run stays
+    assert [r["step"] for r in metrics(a)] == [1] and sorted(os.listdir(a)) == ["config.json", "metrics.jsonl", "step_000001"]
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path, monkeypatch, capsys):
+    with monkeypatch.context() as m:
+        m.setattr(T, "save_checkpoint", lambda *a: None)  # as if killed before any checkpoint was written
+        out = run(tmp_path, "k", "--steps", "2", "--eval_every", "0")
+    assert [r["step"] for r in metrics(out)] == [1, 2]
+    T.main(["--resume", out, "--steps", "2"])
+    assert "has no checkpoint yet: starting it over from step 0" in capsys.readouterr().out
+    assert [r["step"] for r in metrics(out)] == [1, 2] and os.path.exists(os.path.join(out, "step_000002"))
+
+
+def test_resume_of_something_else_fails_before_any_work(tmp_path):
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(SystemExit, match="neither a run directory .config.json. nor a checkpoint folder"):
+        T.main(["--resume", str(tmp_path / "notes")])
