@@ -137,6 +137,30 @@ KWARG_TYPES = {"capital_frequency": int, "capital_relation": str, "prompt_to_rep
                "num_words": int, "end_phrase": str}
 
 
+COUNTS = {"capital_frequency", "num_placeholders", "num_sections", "num_bullets", "num_highlights", "frequency",
+          "let_frequency", "num_paragraphs", "nth_paragraph", "num_sentences", "num_words"}
+# langdetect's language codes (its profile files): a language it cannot answer is a constraint never met
+LANGUAGES = ("af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr ne nl no "
+             "pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi zh-cn zh-tw").split()
+
+
+def _kwarg_problem(k, v, kwargs):
+    """Why a well-typed kwarg still makes a vacuous or impossible constraint (None if it does not)."""
+    if k in COUNTS and v < 1:
+        return "must be >= 1"
+    if k == "nth_paragraph" and v > kwargs["num_paragraphs"]:
+        return f"must be at most num_paragraphs ({kwargs['num_paragraphs']})"
+    if isinstance(v, str) and not v.strip():
+        return "must not be empty"
+    if k == "letter" and len(v) != 1:
+        return "must be one character"
+    if k == "language" and v not in LANGUAGES:
+        return "must be a language code langdetect knows (" + " ".join(LANGUAGES) + ")"
+    if isinstance(v, list) and not (v and all(isinstance(w, str) and w.strip() for w in v)):
+        return "must be a non-empty list of non-empty strings"
+    return None
+
+
 def loose_variants(response):
     """IFEval's loose scoring: the response, with `*` removed, first/last/both lines removed, and
     those removals without `*`. (Like the official code, only the line-removed variants are
@@ -166,6 +190,11 @@ class Constraint:
                 raise ValueError(f"{self.id}: kwarg {k!r} must be {KWARG_TYPES[k].__name__}, got {v!r}")
         if kwargs.get("relation", kwargs.get("let_relation", kwargs.get("capital_relation", "at least"))) not in RELATIONS:
             raise ValueError(f"{self.id}: relation must be one of {RELATIONS}, got {kwargs}")
+        for k, v in kwargs.items():
+            if problem := _kwarg_problem(k, v, kwargs):
+                raise ValueError(f"{self.id}: kwarg {k!r}: {problem}, got {v!r}")
+        if self.text is not None and not (isinstance(self.text, str) and self.text.strip()):
+            raise ValueError(f"{self.id}: text must be a non-empty string, got {self.text!r}")
         object.__setattr__(self, "kwargs", kwargs)
 
     def check(self, response: str) -> bool:

@@ -30,8 +30,12 @@ class DataError(ValueError):
 # ----------------------------------------------------------------------------- JSONL rows
 def read_jsonl(path):
     """Yield (line number, dict) for every non-blank line; bad JSON names file and line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
             if not line.strip():
                 continue
             try:
@@ -54,8 +58,12 @@ def _field(row, name, kind, where):
 def _constraints(ids, kwargs, texts, where, field_name):
     if len(ids) != len(kwargs) or (texts is not None and len(texts) != len(ids)):
         raise DataError(f"{where}: {field_name}: instruction ids, kwargs and texts differ in length")
+    if not ids:
+        raise DataError(f"{where}: {field_name}: no constraints (an instruction needs at least one to verify)")
     out = []
     for i, (cid, kw) in enumerate(zip(ids, kwargs)):
+        if kw is not None and not isinstance(kw, dict):
+            raise DataError(f"{where}: {field_name}[{i}]: kwargs must be an object, got {type(kw).__name__}")
         try:
             out.append(Constraint(cid, kw or {}, texts[i] if texts else None))
         except (ValueError, TypeError) as e:

@@ -1,10 +1,18 @@
 """data.py: the three row formats, errors that name file:line: field, the synthetic generator."""
 import json
+import re
 
 import pytest
 
 import data as D
 from constraints import KNOWN_IDS, Constraint
+
+
+NC = {"id": "punctuation:no_comma"}
+
+
+def _kw(cid, **kwargs):
+    return {"task": "x", "constraints": [{"id": cid, "kwargs": kwargs}]}
 
 
 def _write(tmp_path, rows):
@@ -30,15 +38,29 @@ def test_three_formats_parse(tmp_path):
 @pytest.mark.parametrize("row,message", [
     ("{not json", "rows.jsonl:2: not valid JSON"),
     ({"task": "x", "constraints": [{"id": "nope"}]}, "rows.jsonl:2: constraints[0]: unknown instruction id"),
-    ({"task": 3, "constraints": []}, "rows.jsonl:2: task: must be str"),
-    ({"task": "x", "constraints": [], "template": "type9"}, "rows.jsonl:2: template: unknown"),
+    ({"task": 3, "constraints": [NC]}, "rows.jsonl:2: task: must be str"),
+    ({"task": "x", "constraints": [NC], "template": "type9"}, "rows.jsonl:2: template: unknown"),
     ({"prompt": "x", "instruction_id_list": ["punctuation:no_comma"], "kwargs": []}, "rows.jsonl:2: instruction_id_list"),
     ({"question": "x", "criteria": [], "ground_truth": "{"}, "rows.jsonl:2: ground_truth: not valid JSON"),
     ({"hello": 1}, "rows.jsonl:2: row: unknown format"),
+    # accepted before, then crashed mid-training when first sampled, or gave vacuous or impossible rewards
+    (_kw("keywords:existence", keywords=[1, 2]), "rows.jsonl:2: constraints[0]: keywords:existence: kwarg 'keywords': must be a non-empty list of non-empty strings"),
+    (_kw("keywords:existence", keywords=[""]), "constraints[0]: keywords:existence: kwarg 'keywords': must be a non-empty list"),
+    ({"task": "x", "constraints": [{"id": "punctuation:no_comma", "text": 5}]}, "rows.jsonl:2: constraints[0]: punctuation:no_comma: text must be a non-empty string"),
+    ({"question": "x", "criteria": [5], "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}},
+     "rows.jsonl:2: ground_truth[0]: punctuation:no_comma: text must be a non-empty string"),
+    ({"question": "x", "criteria": ["c"], "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": ["x"]}},
+     "rows.jsonl:2: ground_truth[0]: kwargs must be an object, got str"),
+    ({"task": "x", "constraints": []}, "rows.jsonl:2: constraints: no constraints"),
+    (_kw("keywords:letter_frequency", letter="", let_frequency=2, let_relation="at least"), "kwarg 'letter': must not be empty"),
+    (_kw("length_constraints:number_words", num_words=-5, relation="at least"), "kwarg 'num_words': must be >= 1, got -5"),
+    (_kw("length_constraints:nth_paragraph_first_word", num_paragraphs=3, nth_paragraph=0, first_word="so"), "kwarg 'nth_paragraph': must be >= 1"),
+    (_kw("length_constraints:nth_paragraph_first_word", num_paragraphs=2, nth_paragraph=3, first_word="so"), "must be at most num_paragraphs (2)"),
+    (_kw("language:response_language", language="klingon"), "kwarg 'language': must be a language code langdetect knows"),
 ])
 def test_bad_rows_name_file_line_and_field(tmp_path, row, message):
-    good = {"task": "ok", "constraints": []}
-    with pytest.raises(D.DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    good = {"task": "ok", "constraints": [NC]}
+    with pytest.raises(D.DataError, match=re.escape(message)):
         D.load_instructions(_write(tmp_path, [good, row]))
 
 
@@ -69,7 +91,14 @@ def test_prompt_source_order_is_a_function_of_seed_and_position(tmp_path):
     b.position = 5
     assert [i.render() for i in b.next(5)] == first[5:]
     rows = tmp_path / "r.jsonl"
-    rows.write_text("".join(json.dumps({"id": str(k), "task": f"t{k}", "constraints": []}) + "\n" for k in range(4)))
+    rows.write_text("".join(json.dumps({"id": str(k), "task": f"t{k}", "constraints": [NC]}) + "\n" for k in range(4)))
     src = D.PromptSource(str(rows), seed=1)
     epoch1, epoch2 = [i.id for i in src.next(4)], [i.id for i in src.next(4)]
     assert sorted(epoch1) == sorted(epoch2) == ["0", "1", "2", "3"]
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
+    p = tmp_path / "rows.jsonl"
+    p.write_bytes(json.dumps({"task": "ok", "constraints": [NC]}).encode() + b'\n{"task": "caf\xe9"}\n')
+    with pytest.raises(D.DataError, match=r"rows.jsonl:2: not UTF-8 \(byte 0xe9 at column 14\)"):
+        D.load_instructions(p)

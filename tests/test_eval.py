@@ -36,7 +36,7 @@ def test_score_reproduces_official_numbers(tmp_path, capsys):
 
 def test_missing_response_is_a_clear_error(tmp_path):
     inp = tmp_path / "in.jsonl"
-    inp.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": [], "kwargs": []}) + "\n")
+    inp.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}) + "\n")
     res = tmp_path / "r.jsonl"
     res.write_text(json.dumps({"prompt": "Other.", "response": "x"}) + "\n")
     with pytest.raises(SystemExit, match="no response for the prompt of '1'"):
