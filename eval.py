@@ -16,6 +16,8 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass, field
+from typing import Optional
 
 from constraints import verify
 from data import DataError, load_instructions, read_jsonl, write_jsonl
@@ -60,6 +62,8 @@ def read_responses(path):
 
 def score_files(input_path, responses_path):
     instructions, responses = load_instructions(input_path), read_responses(responses_path)
+    if not instructions:
+        raise DataError(f"{input_path}: no rows to score")
     results = []
     for ins in instructions:
         if ins.render() not in responses:
@@ -111,12 +115,15 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
     results, was_training = [], model.training
     model.eval()
     per_call = max(1, micro_batch // n)
-    for i in tqdm(range(0, len(instructions), per_call), desc="eval", disable=not progress):
+    bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True)
+    for i in range(0, len(instructions), per_call):
         chunk = instructions[i:i + per_call]
         with torch.no_grad():
             out = sample(model, tokenizer, [ins.render() for ins in chunk], n=n, max_new_tokens=max_new_tokens,
                          temperature=temperature, seed=seed + i, micro_batch=micro_batch, engine=engine)
         results += [score_one(chunk[int(g)], text) for g, text in zip(out.group_ids, out.texts)]
+        bar.update(len(chunk))
+    bar.close()
     model.train(was_training)
     summary = summarize(results)
     summary["ila"] = sum(r["follow_all_strict"] for r in results) / max(len(results), 1)
@@ -142,11 +149,13 @@ def cmd_generate(args):
         cfg = parse_config(["--model", "toy"] if args.model == "toy" else [])
         if os.path.exists(saved):
             cfg.__dict__.update(json.load(open(saved)))
-        instructions = heldout_set(cfg)
+        instructions = heldout_set(cfg)[: args.limit or None]
         defaults = {"temperature": cfg.eval_temperature, "max_new_tokens": cfg.max_new_tokens,
                     "micro_batch": cfg.rollout_batch or len(instructions), "seed": cfg.seed, "engine": cfg.engine}
     else:
         instructions = load_instructions(args.data)[: args.limit or None]
+        if not instructions:
+            raise DataError(f"{args.data}: no rows")
         # on a GPU a decode step costs about as much for 128 rows as for 16 (a launch-bound 135M model)
         defaults = {"temperature": 0.6, "max_new_tokens": 4096, "micro_batch": 128 if device.startswith("cuda") else 16,
                     "seed": 0, "engine": "hf"}
@@ -177,10 +186,50 @@ def cmd_compare(dir_a, dir_b):
             print(f"{k:46s} {x:7.2f} {y:7.2f} {y - x:+7.2f}")
 
 
+@dataclass
+class EvalConfig:
+    model: str = field(metadata={"help": "toy | smollm2 | a checkpoint folder | a hub id"})
+    data: str = field(metadata={"help": "IFEval-format JSONL, our rows, or 'synthetic' (the held-out set of the "
+                                        "run --model comes from)"})
+    out: str = field(default="runs/eval", metadata={"help": "writes responses.jsonl, results.jsonl, results.json"})
+    n: int = field(default=1, metadata={"help": "samples per prompt (pass@k for k <= n)"})
+    temperature: Optional[float] = field(default=None, metadata={"help": "0 = greedy; default: the paper's 0.6 "
+                                                                         "(synthetic: the run's)"})
+    max_new_tokens: Optional[int] = field(default=None, metadata={"help": "default: the paper's 4096 (synthetic: the run's)"})
+    micro_batch: Optional[int] = field(default=None, metadata={"help": "rows per generation call (default: 16 on a CPU, "
+                                                                       "128 on CUDA; synthetic: the run's)"})
+    engine: Optional[str] = field(default=None, metadata={"help": "hf | fast (default hf; synthetic: the run's)"})
+    limit: int = field(default=0, metadata={"help": "only the first N prompts (0 = all)"})
+    seed: Optional[int] = field(default=None, metadata={"help": "sampling seed (default 0; synthetic: the run's)"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
+    dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32: the weights "
+                                                         "decoding reads"})
+
+
+_RULES = {  # field: (test, what it must be); None means "the default"
+    "n": (lambda v: v >= 1, ">= 1"), "temperature": (lambda v: v is None or v >= 0, ">= 0 (0 = greedy)"),
+    "max_new_tokens": (lambda v: v is None or v >= 1, ">= 1"), "micro_batch": (lambda v: v is None or v >= 1, ">= 1"),
+    "engine": (lambda v: v in (None, "hf", "fast"), "hf or fast"), "limit": (lambda v: v >= 0, ">= 0 (0 = all)"),
+    "dtype": (lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
+}
+
+
+def parse_eval_config(argv):
+    from config import Parser
+    parser = Parser(EvalConfig, __doc__)
+    args, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True, look_for_args_file=False)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    for name, (ok, want) in _RULES.items():
+        if not ok(getattr(args, name)):
+            parser.exit(2, f"error: --{name} {getattr(args, name)!r}: must be {want} ({parser.help_lines[name]})\n")
+    return args
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["score"]:
-        ap = argparse.ArgumentParser(prog="eval.py score", description="re-score a responses file")
+    if argv[:1] == ["score"]:  # plain argparse: scoring imports no torch (and no transformers)
+        ap = argparse.ArgumentParser(prog="eval.py score", description="re-score a responses file", allow_abbrev=False)
         ap.add_argument("--input", required=True, help="IFEval-format (or our) instructions JSONL")
         ap.add_argument("--responses", required=True, help='{"prompt", "response"} JSONL')
         ap.add_argument("--out", default=None, help="per-prompt verdicts JSONL")
@@ -194,22 +243,11 @@ def main(argv=None):
         dirs = [a for a in argv if a not in ("compare", "--compare")]
         if len(dirs) != 2:
             sys.exit("usage: eval.py compare DIR_A DIR_B")
+        for d in dirs:
+            if not os.path.exists(os.path.join(d, "results.json")):
+                sys.exit(f"error: compare: {d} holds no results.json (an eval.py output directory)")
         return cmd_compare(*dirs)
-    ap = argparse.ArgumentParser(prog="eval.py", description="generate with a model, then score")
-    ap.add_argument("--model", required=True, help="toy | smollm2 | a checkpoint folder | a hub id")
-    ap.add_argument("--data", required=True, help="IFEval-format JSONL, our rows, or 'synthetic' (train.py's held-out set)")
-    ap.add_argument("--out", default="runs/eval", help="writes responses.jsonl, results.jsonl, results.json")
-    ap.add_argument("--n", type=int, default=1, help="samples per prompt (pass@k for k <= n)")
-    ap.add_argument("--temperature", type=float, default=None, help="default: the paper's 0.6 (synthetic: the run's)")
-    ap.add_argument("--max-new-tokens", type=int, default=None, help="default: the paper's 4096 (synthetic: the run's)")
-    ap.add_argument("--micro-batch", type=int, default=None, help="rows per generation call (default 16 on CPU, 128 on CUDA)")
-    ap.add_argument("--engine", default=None, help="hf | fast")
-    ap.add_argument("--limit", type=int, default=0, help="only the first N prompts (0 = all)")
-    ap.add_argument("--size", type=int, default=64, help="held-out synthetic set size if the model has no config")
-    ap.add_argument("--seed", type=int, default=None)
-    ap.add_argument("--device", default="auto", help="auto (cuda if available) | cpu | cuda | cuda:N")
-    ap.add_argument("--dtype", default="auto", help="auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32: the weights decoding reads")
-    args = ap.parse_args(argv)
+    args = parse_eval_config(argv)
     try:
         return cmd_generate(args)
     except (DataError, OSError) as e:

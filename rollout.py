@@ -92,7 +92,11 @@ def sampling_logprobs(logits, temperature=1.0, top_p=1.0):
 
 
 def sample_token(logits, temperature, top_p, generator):
-    """Draw one token per row: (b,) tokens, their log-probs, and the distribution's entropy."""
+    """Draw one token per row: (b,) tokens, their log-probs, and the distribution's entropy.
+    Temperature 0 is greedy decoding: the argmax, drawn with probability 1 (log-prob 0, entropy 0)."""
+    if temperature == 0:
+        zeros = torch.zeros(logits.shape[0], device=logits.device)
+        return logits.argmax(-1), zeros, zeros
     logp = sampling_logprobs(logits, temperature, top_p)          # (b, V)
     probs = logp.exp()
     tok = torch.multinomial(probs, 1, generator=generator)        # (b, 1)
@@ -143,8 +147,8 @@ def decode_hf(model, ids, mask, max_new_tokens, temperature, top_p, generator, e
 def sample(model, tokenizer, prompts, n=6, max_new_tokens=256, temperature=1.0, top_p=1.0, seed=0,
            micro_batch=64, engine="hf"):
     """n responses for each prompt (rows grouped: prompt i owns rows i*n .. i*n+n-1)."""
-    if n < 1 or max_new_tokens < 1 or temperature <= 0 or not 0 < top_p <= 1:
-        raise ValueError(f"need n >= 1, max_new_tokens >= 1, temperature > 0, 0 < top_p <= 1; got "
+    if n < 1 or max_new_tokens < 1 or temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need n >= 1, max_new_tokens >= 1, temperature >= 0 (0 = greedy), 0 < top_p <= 1; got "
                          f"{n}, {max_new_tokens}, {temperature}, {top_p}")
     device = model.device
     generator = torch.Generator(device).manual_seed(seed)

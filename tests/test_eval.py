@@ -128,3 +128,33 @@ def test_compare_prints_deltas(tmp_path, capsys):
     E.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")])
     out = capsys.readouterr().out
     assert "+15.00" in out and "punctuation:no_comma" in out
+
+
+def eval_error(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    assert e.value.code not in (0, None)
+    return (e.value.code if isinstance(e.value.code, str) else "") + capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--n", "0"], "--n 0: must be >= 1 (samples per prompt"), (["--temperature", "-1"], "must be >= 0 (0 = greedy)"),
+    (["--engine", "turbo"], "--engine 'turbo': must be hf or fast"), (["--limit", "-1"], "--limit -1: must be >= 0"),
+    (["--size", "5"], "unrecognized arguments: --size 5"), (["--device", "tpu"], "device must be auto, cpu, cuda"),
+    (["--dtype", "fp8"], "--dtype 'fp8': must be auto, bf16 or fp32")])
+def test_bad_eval_flags_fail_before_the_model_loads(argv, message, capsys, tmp_path):
+    assert message in eval_error(["--model", "toy", "--data", "synthetic", "--out", str(tmp_path), *argv], capsys)
+
+
+def test_compare_and_score_refuse_what_is_not_there(tmp_path, capsys):
+    assert "no results.json" in eval_error(["compare", str(tmp_path / "a"), str(tmp_path / "b")], capsys)
+    (tmp_path / "empty.jsonl").write_text("")
+    assert "no rows to score" in eval_error(["score", "--input", str(tmp_path / "empty.jsonl"), "--responses",
+                                            str(tmp_path / "empty.jsonl")], capsys)
+
+
+def test_eval_greedy_on_a_few_prompts_counts_prompts(tmp_path, capsys):
+    summary = E.main(["--model", "toy", "--data", "synthetic", "--out", str(tmp_path), "--temperature=0",
+                      "--limit", "3", "--max-new-tokens", "4"])
+    assert summary["n_prompts"] == 3 and summary["ila"] in (0.0, 1 / 3, 2 / 3, 1.0)
+    assert "3/3" in capsys.readouterr().err  # the bar counts prompts, not chunks

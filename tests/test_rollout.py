@@ -174,3 +174,16 @@ def test_behaviour_logprobs_under_top_p_are_the_nucleus_distribution(toy64, engi
             assert abs(float(out.logprobs[b, t]) - math.log(p[token] / mass)) < 1e-6
             checked += 1
     assert checked > 10
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_temperature_zero_is_greedy(toy64, engine):
+    model, tok = toy64
+    out = R.sample(model, tok, PROMPTS[:2], n=2, max_new_tokens=8, temperature=0.0, seed=1, engine=engine)
+    P = out.prompt_ids.shape[1]
+    with torch.no_grad():
+        logits = model(input_ids=out.input_ids, attention_mask=out.attention_mask,
+                       position_ids=out.position_ids).logits[:, P - 1:-1]
+    keep = out.response_mask.bool()
+    assert torch.equal(out.response_ids[keep], logits.argmax(-1)[keep])       # every token the argmax
+    assert torch.equal(out.response_ids[0], out.response_ids[1]) and (out.logprobs == 0).all()
