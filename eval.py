@@ -115,7 +115,7 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
     results, was_training = [], model.training
     model.eval()
     per_call = max(1, micro_batch // n)
-    bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True, leave=False)
     for i in range(0, len(instructions), per_call):
         chunk = instructions[i:i + per_call]
         with torch.no_grad():

@@ -37,6 +37,7 @@ import time
 
 import torch
 from tqdm import tqdm
+from transformers.utils import logging as hf_logging
 
 import data as D
 import eval as E
@@ -325,31 +326,54 @@ def setup(cfg):
     return policy, sampler, ref_model, tok, optimizer, source, step
 
 
+def log_line(cfg, stats, seconds):
+    """One plain line: every log_every steps (it reads well in a nohup log) and at the end."""
+    held = f" | held-out ila {stats['heldout_ila']:.3f} cla {stats['heldout_cla']:.3f}" if "heldout_ila" in stats else ""
+    return (f"[hir] step {stats['step']}/{cfg.steps} | ila {stats['ila']:.3f} cla {stats['cla']:.3f} | replays "
+            f"{stats['replays']} | loss {stats['loss']:+.3g} | {seconds:.1f} s/step | generated {stats['generated']}{held}")
+
+
 def main(argv=None):
     cfg = parse_config(sys.argv[1:] if argv is None else argv, usage=__doc__)
+    hf_logging.disable_progress_bar()  # one bar on the console: ours (not transformers' loading and saving bars)
     policy, sampler, ref_model, tok, optimizer, source, start = setup(cfg)
     heldout = heldout_set(cfg)
-    generated = 0
-    if start:
-        rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))]
-        generated = rows[-1]["generated"] if rows else 0
+    rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))] if start else []
+    generated, t_start, stats = (rows[-1]["generated"] if rows else 0), time.perf_counter(), None
     bar = tqdm(range(start + 1, cfg.steps + 1), initial=start, total=cfg.steps, desc=cfg.method, dynamic_ncols=True)
     for step in bar:
+        t_step = time.perf_counter()
         stats = {"step": step, "generated": generated, "topups": 0, "candidates": 0, "replays": 0, "skipped_updates": 0}
         train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, source.next(cfg.prompts_per_step), stats)
         generated = stats["generated"]
         if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
             summary = E.evaluate(sampler, tok, heldout, n=1, temperature=cfg.eval_temperature,
                                  max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, micro_batch=cfg.rollout_batch or len(heldout),
-                                 engine=cfg.engine)[1]
+                                 engine=cfg.engine, progress=True)[1]
             stats.update(heldout_ila=summary["ila"], heldout_cla=summary["cla"])
         log_metrics(cfg, stats)
-        bar.set_postfix_str(f"ila {stats['ila']:.2f} cla {stats['cla']:.2f} rep {stats['replays']} "
-                            f"loss {stats['loss']:+.3f}" + (f" | held-out ila {stats['heldout_ila']:.2f}" if "heldout_ila" in stats else ""))
+        bar.set_postfix_str(f"ila {stats['ila']:.2f} cla {stats['cla']:.2f} rep {stats['replays']} loss {stats['loss']:+.3g}"
+                            + (f" | held-out ila {stats['heldout_ila']:.2f}" if "heldout_ila" in stats else ""))
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            bar.write(log_line(cfg, stats, time.perf_counter() - t_step))
         if step % cfg.save_every == 0 or step == cfg.steps:
             save_checkpoint(cfg, step, policy, tok, optimizer, source)
+    bar.close()
     plot_curves(cfg)
+    print_summary(cfg, start, time.perf_counter() - t_start)
     return cfg
+
+
+def print_summary(cfg, start, seconds):
+    rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))]
+    last, held = rows[-1], [r for r in rows if "heldout_ila" in r]
+    done = cfg.steps - start
+    print(f"[hir] done: steps {start + 1}-{cfg.steps} in {seconds / 60:.1f} min ({seconds / max(done, 1):.1f} s/step); "
+          f"train ila {last['ila']:.3f} cla {last['cla']:.3f} at step {last['step']}"
+          + (f"; held-out ila {held[-1]['heldout_ila']:.3f} cla {held[-1]['heldout_cla']:.3f} at step {held[-1]['step']}" if held else ""))
+    curves = os.path.join(cfg.out, "curves.png")
+    print(f"[hir] metrics {os.path.join(cfg.out, 'metrics.jsonl')} | curves {curves if os.path.exists(curves) else '(none)'} "
+          f"| last checkpoint {(checkpoints(cfg.out) or ['(none)'])[-1]}")
 
 
 if __name__ == "__main__":

@@ -157,4 +157,5 @@ def test_eval_greedy_on_a_few_prompts_counts_prompts(tmp_path, capsys):
     summary = E.main(["--model", "toy", "--data", "synthetic", "--out", str(tmp_path), "--temperature=0",
                       "--limit", "3", "--max-new-tokens", "4"])
     assert summary["n_prompts"] == 3 and summary["ila"] in (0.0, 1 / 3, 2 / 3, 1.0)
-    assert "3/3" in capsys.readouterr().err  # the bar counts prompts, not chunks
+    bar = capsys.readouterr().err
+    assert "0/3 [" in bar and "prompt/s" in bar  # the bar counts prompts, not chunks

@@ -417,3 +417,18 @@ def test_resume_of_something_else_fails_before_any_work(tmp_path):
     (tmp_path / "notes").mkdir()
     with pytest.raises(SystemExit, match="neither a run directory .config.json. nor a checkpoint folder"):
         T.main(["--resume", str(tmp_path / "notes")])
+
+
+def test_console_log_lines_summary_and_no_stray_bars(tmp_path, capfd):
+    out = run(tmp_path, "c", "--steps", "4", "--log_every", "2", "--eval_every", "4", "--save_every", "2")
+    printed, bars = capfd.readouterr()
+    lines = [line for line in printed.splitlines() if line.startswith("[hir] step ")]
+    assert [line.split()[2] for line in lines] == ["2/4", "4/4"] and "held-out ila" in lines[1]
+    rows = metrics(out)
+    for line, row in zip(lines, (rows[1], rows[3])):  # the loss keeps 3 significant digits, however small
+        loss = float(line.split("| loss ")[1].split()[0])
+        assert loss == pytest.approx(row["loss"], rel=5e-3, abs=1e-12)
+    assert f"[hir] done: steps 1-4" in printed and os.path.join(out, "step_000004") in printed
+    assert os.path.join(out, "metrics.jsonl") in printed
+    assert "Writing model shards" not in bars and "Loading weights" not in bars
+    assert "eval" in bars  # held-out evaluation shows its progress
