@@ -73,53 +73,6 @@ def test_resume_continues_exactly(tmp_path):
     assert not all(torch.equal(first[k], b[k]) for k in b)  # the resumed steps did train
 
 
-def config_error(argv, capsys):
-    """The message a bad command line exits with (validation: the exit text; argparse: stderr)."""
-    with pytest.raises(SystemExit) as e:
-        C.parse_config(["--model", "toy", *argv])
-    assert e.value.code not in (0, None)
-    return (e.value.code if isinstance(e.value.code, str) else "") + capsys.readouterr().err
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["--lr", "-1"], "--lr -1.0: must be > 0 (AdamW learning rate)"), (["--method", "ppo"], "invalid choice: 'ppo'"),
-    (["--steps", "ten"], "--steps: invalid int value: 'ten' (optimizer steps"), (["--nope", "1"], "unrecognized arguments: --nope"),
-    (["--constraint_ids", "punctuation:no_colon"], "known ids"), (["--lr"], "--lr: expected one argument"),
-    (["--save_every", "0"], "--save_every 0: must be >= 1"), (["--max_constraints", "0"], "--max_constraints 0: must be >= 1"),
-    (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"), (["--model", "nosuchmodel"], "'nosuchmodel': must be toy, smollm2"),
-    (["--grad_checkpointing", "maybe"], "--grad_checkpointing/--grad-checkpointing: Truthy value expected"),
-    (["--eval_every", "-1"], "--eval_every -1: must be >= 0"), (["--keywords", "river,,candle"], "non-empty words"),
-    (["--resume", "runs/no_such_run"], "--resume runs/no_such_run: no such directory")])
-def test_bad_config_fails_fast_with_the_fields_help(argv, message, capsys):
-    assert message in config_error(argv, capsys)
-
-
-def test_command_line_conventions():
-    cfg = C.parse_config(["--model=toy", "--debug", "--steps", "2", "--max-new-tokens=9", "--grad_checkpointing", "false"])
-    assert cfg.debug is True and cfg.steps == 2 and cfg.max_new_tokens == 9 and cfg.grad_checkpointing is False
-    assert cfg.lr == C.TOY_PRESET["lr"] and C.parse_config(["--model", "toy", "--lr", "0.5"]).lr == 0.5
-    assert C.parse_config([]).lr == 2e-6  # the preset is the toy's alone
-
-
-def test_help_shows_presets_and_defaults(capsys):
-    with pytest.raises(SystemExit) as e:
-        C.parse_config(["--model", "toy", "--help"], usage=T.__doc__)
-    out = capsys.readouterr().out
-    assert e.value.code == 0 and "--model toy presets: max_new_tokens=24, lr=0.01" in out
-    assert "AdamW learning rate (default: 0.01)" in out and "--max_new_tokens MAX_NEW_TOKENS, --max-new-tokens" in out
-
-
-@pytest.mark.parametrize("suffix", ["json", "yaml"])
-def test_config_file_is_a_layer_under_the_command_line(tmp_path, suffix):
-    path = tmp_path / f"run.{suffix}"
-    path.write_text('{"steps": 7, "lr": 0.25}' if suffix == "json" else "steps: 7\nlr: 0.25\n")
-    cfg = C.parse_config(["--model", "toy", "--config", str(path), "--lr", "0.5"])
-    assert cfg.steps == 7 and cfg.lr == 0.5
-    path.write_text('{"stepz": 7}' if suffix == "json" else "stepz: 7\n")
-    with pytest.raises(SystemExit, match="unknown: \\['stepz'\\]"):
-        C.parse_config(["--config", str(path)])
-
-
 def test_bad_data_row_names_file_and_line(tmp_path):
     bad = tmp_path / "rows.jsonl"
     bad.write_text('{"task": "x", "constraints": [{"id": "punctuation:no_comma"}]}\n{"task": "y", "constraints": [{"id": "bogus"}]}\n')
