@@ -1,0 +1,135 @@
+"""The run directory: checkpoints, resume, metrics, curves and the console's plain lines.
+
+    python train.py --resume runs/toy_hir --steps 200     # train.py calls everything here
+
+A run directory holds one run: config.json, metrics.jsonl (one JSON line per step), curves.png, and
+checkpoints step_XXXXXX/ (a save_pretrained folder, trainer_state.pt, hir_config.json), each written
+to a temp folder and renamed, so a checkpoint is complete or absent. `prepare_run_dir` is the policy:
+a fresh run needs an empty --out, --resume continues a run or forks it, nothing is ever mixed.
+"""
+import dataclasses
+import json
+import os
+import random
+import re
+import shutil
+
+import torch
+
+from config import is_checkpoint, run_dir_of
+
+
+def save_checkpoint(cfg, step, model, tok, optimizer, source):
+    """out/step_XXXXXX: a save_pretrained folder plus trainer_state.pt and config.json, written
+    to a temp dir and renamed, so a checkpoint is either complete or absent."""
+    final = os.path.join(cfg.out, f"step_{step:06d}")
+    tmp = final + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    torch.save({"step": step, "optimizer": optimizer.state_dict(), "data_position": source.position,
+                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, os.path.join(tmp, "trainer_state.pt"))
+    json.dump(dataclasses.asdict(cfg), open(os.path.join(tmp, "hir_config.json"), "w"), indent=1)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def checkpoints(out):
+    """Complete checkpoint folders of a run directory, oldest first."""
+    names = sorted(d for d in os.listdir(out) if re.fullmatch(r"step_\d{6}", d)) if os.path.isdir(out) else []
+    return [os.path.join(out, d) for d in names if is_checkpoint(os.path.join(out, d))]
+
+
+def claim_empty(out, overwrite, why):
+    """A run writes only into a directory that holds no other run: empty, or emptied by --overwrite."""
+    if os.path.isdir(out) and os.listdir(out):
+        if not overwrite:
+            held = f"{len(checkpoints(out))} checkpoints" + (", metrics" if os.path.exists(os.path.join(out, "metrics.jsonl")) else "")
+            raise SystemExit(f"error: --out {out} is not empty ({held}); {why}, write elsewhere with --out, "
+                             "or start over with --overwrite (deletes what is there)")
+        shutil.rmtree(out)
+    os.makedirs(out, exist_ok=True)
+
+
+def prepare_run_dir(cfg):
+    """Make cfg.out ready and return the checkpoint to continue from (None: step 0). Like TRL's
+    output_dir / resume_from_checkpoint: a fresh run needs an empty --out; --resume takes a run
+    directory (its newest checkpoint) or a checkpoint folder, and writes into that run unless
+    --out names another directory, which forks the run there (its metrics up to the checkpoint)."""
+    if not cfg.resume:
+        claim_empty(cfg.out, cfg.overwrite, f"continue that run with --resume {cfg.out}")
+        return None
+    source = run_dir_of(cfg.resume)
+    ckpt = cfg.resume if is_checkpoint(cfg.resume) else (checkpoints(source) or [None])[-1]
+    step = int(ckpt[-6:]) if ckpt else 0
+    if os.path.abspath(cfg.out) != os.path.abspath(source):  # a fork
+        claim_empty(cfg.out, cfg.overwrite, "a fork needs a directory of its own")
+        if os.path.exists(os.path.join(source, "metrics.jsonl")):
+            shutil.copy(os.path.join(source, "metrics.jsonl"), os.path.join(cfg.out, "metrics.jsonl"))
+    else:
+        later = [c for c in checkpoints(source) if int(c[-6:]) > step]
+        if later and not cfg.overwrite:
+            raise SystemExit(f"error: {source} has checkpoints after step {step} ({os.path.basename(later[0])}, ...): "
+                             "fork with --out NEW_DIR, or pass --overwrite to delete them")
+        for c in later:
+            shutil.rmtree(c)
+    truncate_metrics(cfg, step)  # steps after the checkpoint are about to be redone
+    print(f"[hir] resuming {cfg.out} from {ckpt} (step {step} of {cfg.steps})" if ckpt else
+          f"[hir] {source} has no checkpoint yet: starting it over from step 0 with its saved config")
+    return ckpt
+
+
+def log_metrics(cfg, row):
+    with open(os.path.join(cfg.out, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def truncate_metrics(cfg, step):
+    """On resume, drop metric rows of steps after the checkpoint: they are about to be redone."""
+    path = os.path.join(cfg.out, "metrics.jsonl")
+    if os.path.exists(path):
+        rows = [line for line in open(path) if line.endswith("\n") and json.loads(line)["step"] <= step]  # a torn last line goes too
+        with open(path + ".tmp", "w") as f:
+            f.writelines(rows)
+        os.replace(path + ".tmp", path)
+
+
+def plot_curves(cfg):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[hir] curves.png skipped: `pip install matplotlib` to get it")
+        return
+    rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = [r["generated"] for r in rows]
+    ax.plot(x, [r["ila"] for r in rows], label="train ILA", alpha=0.5)
+    ax.plot(x, [r["cla"] for r in rows], label="train CLA", alpha=0.5)
+    ev = [r for r in rows if "heldout_ila" in r]
+    ax.plot([r["generated"] for r in ev], [r["heldout_ila"] for r in ev], "o-", label="held-out ILA")
+    ax.plot([r["generated"] for r in ev], [r["heldout_cla"] for r in ev], "s-", label="held-out CLA")
+    ax.set(xlabel="generated responses", ylabel="accuracy", title=f"{cfg.method} on {cfg.model}")
+    ax.legend()
+    fig.savefig(os.path.join(cfg.out, "curves.png"), dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def log_line(cfg, stats, seconds):
+    """One plain line: every log_every steps (it reads well in a nohup log) and at the end."""
+    held = f" | held-out ila {stats['heldout_ila']:.3f} cla {stats['heldout_cla']:.3f}" if "heldout_ila" in stats else ""
+    return (f"[hir] step {stats['step']}/{cfg.steps} | ila {stats['ila']:.3f} cla {stats['cla']:.3f} | replays "
+            f"{stats['replays']} | loss {stats['loss']:+.3g} | {seconds:.1f} s/step | generated {stats['generated']}{held}")
+
+
+def print_summary(cfg, start, seconds):
+    rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))]
+    last, held = rows[-1], [r for r in rows if "heldout_ila" in r]
+    done = cfg.steps - start
+    print(f"[hir] done: steps {start + 1}-{cfg.steps} in {seconds / 60:.1f} min ({seconds / max(done, 1):.1f} s/step); "
+          f"train ila {last['ila']:.3f} cla {last['cla']:.3f} at step {last['step']}"
+          + (f"; held-out ila {held[-1]['heldout_ila']:.3f} cla {held[-1]['heldout_cla']:.3f} at step {held[-1]['step']}" if held else ""))
+    curves = os.path.join(cfg.out, "curves.png")
+    print(f"[hir] metrics {os.path.join(cfg.out, 'metrics.jsonl')} | curves {curves if os.path.exists(curves) else '(none)'} "
+          f"| last checkpoint {(checkpoints(cfg.out) or ['(none)'])[-1]}")

@@ -1,0 +1,75 @@
+"""rundir.py: one run per directory, resume and forks, a run killed before its first checkpoint,
+torn metric lines, and the console's plain lines and summary."""
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import config as C
+import rundir as RD
+import train as T
+from test_train import TIME_KEYS, metrics, run
+
+
+def weights(out, step):
+    return load_file(os.path.join(out, f"step_{step:06d}", "model.safetensors"))
+
+
+def same_metrics(a, b):
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in rows]  # noqa: E731
+    return strip(metrics(a)) == strip(metrics(b))
+
+
+def test_a_run_directory_holds_one_run(tmp_path, capsys):
+    a = run(tmp_path, "a", "--steps", "4", "--save_every", "2", "--eval_every", "0")
+    with pytest.raises(SystemExit, match="is not empty .2 checkpoints, metrics.; continue that run with --resume"):
+        run(tmp_path, "a", "--steps", "1")                                # a second fresh run would mix into it
+    assert [r["step"] for r in metrics(a)] == [1, 2, 3, 4]
+    with pytest.raises(SystemExit, match="has checkpoints after step 2 .step_000004"):
+        T.main(["--resume", os.path.join(a, "step_000002"), "--steps", "4"])  # in place, it would mix timelines
+    fork = str(tmp_path / "fork")
+    T.main(["--resume", os.path.join(a, "step_000002"), "--out", fork, "--steps", "4"])  # a checkpoint folder, forked
+    assert "resuming " + fork + " from " + os.path.join(a, "step_000002") + " (step 2 of 4)" in capsys.readouterr().out
+    assert same_metrics(a, fork) and all(torch.equal(weights(a, 4)[k], weights(fork, 4)[k]) for k in weights(a, 4))
+    assert [r["step"] for r in metrics(a)] == [1, 2, 3, 4] and os.path.exists(os.path.join(a, "step_000004"))
+    run(tmp_path, "a", "--steps", "1", "--overwrite", "--eval_every", "0")  # start over: nothing of the old run stays
+    assert [r["step"] for r in metrics(a)] == [1] and sorted(os.listdir(a)) == ["config.json", "metrics.jsonl", "step_000001"]
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path, monkeypatch, capsys):
+    with monkeypatch.context() as m:
+        m.setattr(T, "save_checkpoint", lambda *a: None)  # as if killed before any checkpoint was written
+        out = run(tmp_path, "k", "--steps", "2", "--eval_every", "0")
+    assert [r["step"] for r in metrics(out)] == [1, 2]
+    T.main(["--resume", out, "--steps", "2"])
+    assert "has no checkpoint yet: starting it over from step 0" in capsys.readouterr().out
+    assert [r["step"] for r in metrics(out)] == [1, 2] and os.path.exists(os.path.join(out, "step_000002"))
+
+
+def test_resume_of_something_else_fails_before_any_work(tmp_path):
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(SystemExit, match="neither a run directory .config.json. nor a checkpoint folder"):
+        T.main(["--resume", str(tmp_path / "notes")])
+
+
+def test_console_log_lines_summary_and_no_stray_bars(tmp_path, capfd):
+    out = run(tmp_path, "c", "--steps", "4", "--log_every", "2", "--eval_every", "4", "--save_every", "2")
+    printed, bars = capfd.readouterr()
+    lines = [line for line in printed.splitlines() if line.startswith("[hir] step ")]
+    assert [line.split()[2] for line in lines] == ["2/4", "4/4"] and "held-out ila" in lines[1]
+    rows = metrics(out)
+    for line, row in zip(lines, (rows[1], rows[3])):  # the loss keeps 3 significant digits, however small
+        loss = float(line.split("| loss ")[1].split()[0])
+        assert loss == pytest.approx(row["loss"], rel=5e-3, abs=1e-12)
+    assert "[hir] done: steps 1-4" in printed and os.path.join(out, "step_000004") in printed
+    assert os.path.join(out, "metrics.jsonl") in printed
+    assert "Writing model shards" not in bars and "Loading weights" not in bars
+    assert "eval" in bars  # held-out evaluation shows its progress
+
+
+def test_truncate_metrics_drops_later_steps_and_a_torn_line(tmp_path):
+    cfg = C.parse_config(["--model", "toy", "--out", str(tmp_path)])
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "ila"')
+    RD.truncate_metrics(cfg, 2)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
