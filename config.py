@@ -72,7 +72,7 @@ class Config:
     save_every: int = field(default=50, metadata={"help": "checkpoint period in steps (the last step is always saved)"})
     seed: int = field(default=0, metadata={"help": "seeds data order, sampling and selection"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
-    dtype: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32; bf16: "
+    dtype: Literal["auto", "bf16", "fp32", "fp64"] = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp64 (tests); bf16: "
                                                  "sampling reads a bf16 copy of the weights, the update runs fp32 "
                                                  "master weights under bf16 autocast (train.py's docstring)"})
     debug: bool = field(default=False, metadata={"help": "re-verify every replay (reward must be 1)"})
@@ -118,14 +118,15 @@ def read_config_file(path):
 
 def saved_config(resume):
     """The config a run was started with: a checkpoint folder's hir_config.json, or a run
-    directory's config.json. Where to write, and the machine (device, dtype), are not carried over."""
+    directory's config.json. Where to write, and the device (a property of the machine), are not
+    carried over; the dtype is, since it decides the numbers."""
     if not os.path.isdir(resume):
         raise SystemExit(f"error: --resume {resume}: no such directory")
     path = os.path.join(resume, "hir_config.json" if is_checkpoint(resume) else "config.json")
     if not os.path.exists(path):
         raise SystemExit(f"error: --resume {resume}: neither a run directory (config.json) nor a checkpoint "
                          "folder (trainer_state.pt and hir_config.json)")
-    skip = ("out", "resume", "overwrite", "config", "device", "dtype")
+    skip = ("out", "resume", "overwrite", "config", "device")
     return {k: v for k, v in json.load(open(path)).items() if k not in skip}
 
 

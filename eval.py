@@ -98,6 +98,13 @@ def cmd_score(args):
 
 
 # ----------------------------------------------------------------------------- generating
+def ila_cla(results):
+    """Mean strict ILA and CLA over scored results."""
+    n = max(len(results), 1)
+    return (sum(r["follow_all_strict"] for r in results) / n,
+            sum(sum(r["follow_list_strict"]) / max(len(r["follow_list_strict"]), 1) for r in results) / n)
+
+
 def pass_at_k(n, c, k):
     """Unbiased pass@k from n samples of which c passed: 1 - C(n - c, k) / C(n, k)."""
     if n - c < k:
@@ -126,8 +133,7 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
     bar.close()
     model.train(was_training)
     summary = summarize(results)
-    summary["ila"] = sum(r["follow_all_strict"] for r in results) / max(len(results), 1)
-    summary["cla"] = sum(sum(r["follow_list_strict"]) / max(len(r["follow_list_strict"]), 1) for r in results) / max(len(results), 1)
+    summary["ila"], summary["cla"] = ila_cla(results)
     if n > 1:
         passed = [sum(r["follow_all_strict"] for r in results[j * n:(j + 1) * n]) for j in range(len(instructions))]
         for k in sorted({1, n} | ({2, 4, 8} & set(range(1, n + 1)))):

@@ -126,11 +126,11 @@ def resolve_dtype(dtype, device):
     if dtype == "auto":
         return "bf16" if device.startswith("cuda") else "fp32"
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be auto, bf16 or fp32, got {dtype!r}")
+        raise ValueError(f"dtype must be auto, bf16, fp32 or fp64, got {dtype!r}")
     return dtype
 
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64}
 
 
 def cast_weights(model, dtype):

@@ -25,6 +25,7 @@ device (`verdict_tensors` is where verdicts become rewards and CLA), never on a 
 """
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -38,6 +39,7 @@ from tqdm import tqdm
 from transformers.utils import logging as hf_logging
 
 import data as D
+import distributed as DP
 import eval as E
 import hir as H
 import replay as RP
@@ -52,7 +54,7 @@ from models import DTYPES, cast_weights, load_model
 def make_sampler(cfg, policy):
     """What the rollout reads. fp32: the policy itself. bf16: a bf16 copy of its weights, made once
     and refreshed after every optimizer step (`refresh_sampler`), so sampling never casts weights."""
-    if cfg.dtype == "fp32":
+    if cfg.dtype != "bf16":  # fp32 (or fp64, for tests against references): sample from the policy itself
         return policy
     return cast_weights(copy.deepcopy(policy), DTYPES[cfg.dtype]).eval().requires_grad_(False)
 
@@ -81,27 +83,44 @@ def verify_rows(rollout, instructions):
     return [verify(instructions[int(g)], text) for g, text in zip(rollout.group_ids, rollout.texts)]
 
 
-def make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats):
-    """SELECT + REWRITE, with top-up sampling rounds while candidates are short of the budget.
-    Top-up responses only serve as replay sources; they are not trained on as originals."""
-    budget = int(round(cfg.k_per_prompt * len(instructions)))
+def make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats, first=0):
+    """SELECT + REWRITE, with top-up sampling rounds while candidates (over all ranks) are short of
+    the budget. Top-up responses only serve as replay sources; they are not trained on as originals.
+    `first` is the global index of this rank's first prompt."""
+    n_prompts = DP.sum_all(len(instructions))  # the whole step's B
+    budget = int(round(cfg.k_per_prompt * n_prompts))
     pool, pool_verdicts, pool_old = rollout, verdicts, old_logp
     for rnd in range(cfg.topup + 1):
         clas = verdict_tensors(pool_verdicts, pool.response_ids.device)[1]
         is_cand = RP.candidates(clas)
-        if rnd == cfg.topup or int(is_cand.sum()) >= budget:
+        n_cand = DP.sum_all(int(is_cand.sum()))
+        if rnd == cfg.topup or n_cand >= budget:
             break
         stats["topups"] += 1  # not enough near-misses: sample more responses per prompt (replay sources only)
-        extra = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step, "topup", rnd))
-        stats["generated"] += len(extra.texts)
+        extra = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step, "topup", rnd), first=first)
+        stats["generated"] += DP.sum_all(len(extra.texts))
         pool = R.cat_rollouts(pool, extra, tok.pad_token_id)
         pool_verdicts = pool_verdicts + verify_rows(extra, instructions)
         pool_old = R.cat_right_padded([pool_old, old_logprobs(cfg, policy, extra)], 0.0)
     scores = RP.replay_scores(clas, RP.mean_entropy(pool), step, cfg.lam0, cfg.eta)
-    rows = RP.select(scores, is_cand, pool.group_ids, budget, cfg.select, int(round(cfg.k_per_prompt)),
-                     random.Random(f"select:{cfg.seed}:{step}"))
-    stats["candidates"], stats["replays"] = int(is_cand.sum()), len(rows)
+    rows = select_global(cfg, step, scores, is_cand, len(instructions), n_prompts, first, budget)
+    stats["candidates"], stats["replays"] = n_cand, DP.sum_all(len(rows))
     return RP.rewrite(pool, instructions, pool_verdicts, rows, tok, pool_old, debug=cfg.debug)
+
+
+def select_global(cfg, step, scores, is_cand, n_local, n_prompts, first, budget):
+    """RP.select over the candidates of every rank (the released selection is global), returning
+    this rank's rows. A pool row is (round, prompt, sample); its key, round * B * n + global prompt
+    * n + sample, does not depend on the number of ranks, and in one process it is the row's own
+    index, by which RP.select breaks ties. Gathered rows are put in key order before selecting."""
+    local = torch.arange(len(scores), device=scores.device)
+    rnd, within = local // (n_local * cfg.n), local % (n_local * cfg.n)
+    keys = rnd * n_prompts * cfg.n + first * cfg.n + within  # (rows,)
+    all_keys, order = DP.gather(keys).sort()
+    picked = RP.select(DP.gather(scores)[order], DP.gather(is_cand)[order], all_keys // cfg.n, budget, cfg.select,
+                       int(round(cfg.k_per_prompt)), random.Random(f"select:{cfg.seed}:{step}"))
+    mine = set(all_keys[picked].tolist()) if picked else set()
+    return [r for r, k in enumerate(keys.tolist()) if k in mine]
 
 
 def old_logprobs(cfg, policy, rollout):
@@ -110,17 +129,27 @@ def old_logprobs(cfg, policy, rollout):
     on every token before the first optimizer step. The behaviour log-probs are reused only where
     they are those same numbers: fp32 sampling from the policy itself, with top_p = 1. With top-p
     they are renormalized over the nucleus, and in bf16 they come from the bf16 copy."""
-    if cfg.dtype == "fp32" and cfg.top_p == 1.0:
+    if cfg.dtype != "bf16" and cfg.top_p == 1.0:
         return rollout.logprobs
     return score(cfg, policy, rollout)
 
 
-def sample_rollout(cfg, sampler, tok, instructions, seed):
+def sample_rollout(cfg, sampler, tok, instructions, seed, first=0):
+    """n responses per instruction, rollout_batch rows at a time (0: all at once). Each chunk has its
+    own seed, made of `seed` and the global index of its first prompt, so the samples a prompt gets do
+    not depend on how many ranks share the step (given the same rollout_batch)."""
     sampler.eval()
-    with torch.no_grad():  # no autocast: the sampler's weights already have the rollout's dtype
-        return R.sample(sampler, tok, [ins.render() for ins in instructions], n=cfg.n, max_new_tokens=cfg.max_new_tokens,
-                        temperature=cfg.temperature, top_p=cfg.top_p, seed=seed_int(seed),
-                        micro_batch=cfg.rollout_batch or len(instructions) * cfg.n, engine=cfg.engine)
+    per_call = max(1, cfg.rollout_batch // cfg.n) if cfg.rollout_batch else len(instructions)
+    parts = []
+    for i in range(0, len(instructions), per_call):
+        chunk = instructions[i:i + per_call]
+        with torch.no_grad():  # no autocast: the sampler's weights already have the rollout's dtype
+            part = R.sample(sampler, tok, [ins.render() for ins in chunk], n=cfg.n, max_new_tokens=cfg.max_new_tokens,
+                            temperature=cfg.temperature, top_p=cfg.top_p, seed=seed_int((*seed, first + i)),
+                            micro_batch=len(chunk) * cfg.n, engine=cfg.engine)
+        part.group_ids += i  # group ids index `instructions`
+        parts.append(part)
+    return functools.reduce(lambda a, b: R.cat_rollouts(a, b, tok.pad_token_id), parts)
 
 
 def seed_int(parts):
@@ -148,7 +177,8 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats):
     is the gradient of the full-batch loss."""
     policy.train()
     mask = batch.response_mask
-    total = mask.sum() if cfg.agg == "token_mean" else mask.shape[0]
+    tokens = DP.sum_all(mask.sum())  # over all ranks: each rank's loss is its share of the step's
+    total = tokens if cfg.agg == "token_mean" else DP.sum_all(float(mask.shape[0]))
     order_rng = torch.Generator().manual_seed(seed_int((cfg.seed, step, "order")))
     full = (batch.input_ids, batch.attention_mask, batch.position_ids, mask)  # built once, sliced per micro-batch
     for _ in range(cfg.ppo_epochs):
@@ -159,8 +189,10 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats):
             loss, s = H.hir_loss(logp, old_logp[rows], adv[rows], mask[rows], None if ref_logp is None else ref_logp[rows],
                                  cfg.beta, cfg.clip_low, cfg.clip_high, cfg.agg, total)
             loss.backward()
-            share = float(mask[rows].sum() / mask.sum())
+            share = float(mask[rows].sum() / tokens)
             loss_sum, clip, kl = loss_sum + loss.item(), clip + share * s["clip_frac"].item(), kl + share * s["approx_kl"].item()
+        DP.sum_gradients(policy.parameters())  # every rank now holds the whole step's gradient
+        loss_sum, clip, kl = DP.sum_all(loss_sum), DP.sum_all(clip), DP.sum_all(kl)
         grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
         if math.isfinite(loss_sum) and torch.isfinite(grad_norm):
             optimizer.step()
@@ -170,31 +202,33 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats):
     stats.update(loss=loss_sum, clip_frac=clip, approx_kl=kl, grad_norm=float(grad_norm))
 
 
-def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructions, stats):
+def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructions, stats, first=0):
+    """One step on this rank's `instructions` (global prompt indices first, first + 1, ...)."""
     t0 = time.perf_counter()
-    rollout = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step))
-    stats["generated"] += len(rollout.texts)
+    rollout = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step), first=first)
+    stats["generated"] += DP.sum_all(len(rollout.texts))
     t1 = time.perf_counter()
     verdicts = verify_rows(rollout, instructions)
     t2 = time.perf_counter()
     old_logp = old_logprobs(cfg, policy, rollout)
     ilas, clas = verdict_tensors(verdicts, rollout.response_ids.device)
     batch, rewards = rollout, (clas if cfg.method == "grpo_cla" else ilas)
-    stats.update(ila=float(ilas.mean()), cla=float(clas.mean()),
-                 resp_len=float(rollout.response_mask.sum(1).mean()), truncated=float(rollout.truncated.float().mean()))
+    rows, mask = DP.sum_all(len(verdicts)), rollout.response_mask  # logs: means over every rank's rows
+    stats.update(ila=float(DP.sum_all(ilas.sum())) / rows, cla=float(DP.sum_all(clas.sum())) / rows,
+                 resp_len=float(DP.sum_all(mask.sum())) / rows, truncated=float(DP.sum_all(rollout.truncated.sum())) / rows)
     if cfg.method == "hir":
-        rep = make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats)
+        rep = make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats, first)
         batch = R.cat_rollouts(rollout, rep.rollout, tok.pad_token_id)
         old_logp = R.cat_right_padded([old_logp, rep.rollout.logprobs], 0.0)  # replays: copied from q
         rewards = torch.cat([rewards, torch.ones(len(rep.source_rows), device=rewards.device)])  # replays succeed
     t3 = time.perf_counter()
     ref_logp = score(cfg, ref_model, batch) if cfg.beta > 0 else None
-    adv = advantages(cfg, rewards, batch.group_ids)
+    adv = advantages(cfg, rewards, batch.group_ids)  # groups never cross ranks: local
     update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats)
     refresh_sampler(sampler, policy)
     t4 = time.perf_counter()
     stats.update(time_rollout=t1 - t0, time_verify=t2 - t1, time_replay=t3 - t2, time_update=t4 - t3,
-                 tokens_per_s=float(rollout.response_mask.sum()) / (t1 - t0))
+                 tokens_per_s=float(DP.sum_all(mask.sum())) / (t1 - t0))
 
 
 # ----------------------------------------------------------------------------- main
@@ -205,59 +239,78 @@ def setup(cfg):
         raise SystemExit(f"error: {e}") from None
     if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):
         raise SystemExit(f"{cfg.data}: IFEval rows have fixed prompts that HiR cannot rewrite; use our rows or HIR-16K rows")
-    ckpt = prepare_run_dir(cfg)
+    ckpt = DP.on_rank0(lambda: prepare_run_dir(cfg))  # rank 0 owns the run directory
     torch.manual_seed(cfg.seed)
+    master = torch.float64 if cfg.dtype == "fp64" else torch.float32
     try:
-        policy, tok = load_model(ckpt or cfg.model, device=cfg.device)  # fp32 master weights, whatever cfg.dtype
+        policy, tok = load_model(ckpt or cfg.model, dtype=master, device=cfg.device)  # the weights AdamW updates
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     if cfg.grad_checkpointing:  # (renamed activation_checkpointing_enable in recent transformers)
         getattr(policy, "activation_checkpointing_enable", policy.gradient_checkpointing_enable)()
     sampler = make_sampler(cfg, policy)
-    # the reference is scored exactly as the policy is (fp32 weights, the same autocast), so KL = 0 at step 0
-    ref_model = load_model(cfg.model, device=cfg.device)[0].eval() if cfg.beta > 0 else None
+    # the reference is scored exactly as the policy is (master weights, the same autocast), so KL = 0 at step 0
+    ref_model = load_model(cfg.model, dtype=master, device=cfg.device)[0].eval() if cfg.beta > 0 else None
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
-    if ckpt:
+    if ckpt:  # every random draw of the loop is seeded by (seed, step, global index): no per-rank streams
         state = torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         step, source.position = state["step"], state["data_position"]
-    json.dump(dataclasses.asdict(cfg), open(os.path.join(cfg.out, "config.json"), "w"), indent=1)
+    DP.on_rank0(lambda: json.dump(dataclasses.asdict(cfg), open(os.path.join(cfg.out, "config.json"), "w"), indent=1))
     return policy, sampler, ref_model, tok, optimizer, source, step
+
+
+def heldout_eval(cfg, sampler, tok, heldout):
+    """Held-out ILA / CLA: each rank samples its share (every world-th instruction), all are scored."""
+    mine = heldout[DP.rank()::DP.world()]
+    results = E.evaluate(sampler, tok, mine, n=1, temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
+                         seed=cfg.seed, micro_batch=cfg.rollout_batch or len(mine), engine=cfg.engine,
+                         progress=DP.rank() == 0)[0]
+    results = [r for part in DP.gather_objects(results) for r in part]
+    return E.ila_cla(results)
 
 
 def main(argv=None):
     cfg = parse_config(sys.argv[1:] if argv is None else argv, usage=__doc__)
+    rank, world = DP.init()  # (0, 1) without torchrun
+    cfg.device = DP.local_device(cfg.device)
+    if cfg.prompts_per_step % world:
+        raise SystemExit(f"error: --prompts_per_step {cfg.prompts_per_step} must be a multiple of the {world} ranks")
+    share = cfg.prompts_per_step // world
     hf_logging.disable_progress_bar()  # one bar on the console: ours (not transformers' loading and saving bars)
     policy, sampler, ref_model, tok, optimizer, source, start = setup(cfg)
     heldout = heldout_set(cfg)
     rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))] if start else []
     generated, t_start, stats = (rows[-1]["generated"] if rows else 0), time.perf_counter(), None
-    bar = tqdm(range(start + 1, cfg.steps + 1), initial=start, total=cfg.steps, desc=cfg.method, dynamic_ncols=True)
+    bar = tqdm(range(start + 1, cfg.steps + 1), initial=start, total=cfg.steps, desc=cfg.method, dynamic_ncols=True,
+               disable=rank != 0)
     for step in bar:
         t_step = time.perf_counter()
         stats = {"step": step, "generated": generated, "topups": 0, "candidates": 0, "replays": 0, "skipped_updates": 0}
-        train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, source.next(cfg.prompts_per_step), stats)
+        mine = source.next(cfg.prompts_per_step)[rank * share:(rank + 1) * share]  # every rank reads the same stream
+        train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, mine, stats, first=rank * share)
         generated = stats["generated"]
         if cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-            summary = E.evaluate(sampler, tok, heldout, n=1, temperature=cfg.eval_temperature,
-                                 max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, micro_batch=cfg.rollout_batch or len(heldout),
-                                 engine=cfg.engine, progress=True)[1]
-            stats.update(heldout_ila=summary["ila"], heldout_cla=summary["cla"])
-        log_metrics(cfg, stats)
+            stats["heldout_ila"], stats["heldout_cla"] = heldout_eval(cfg, sampler, tok, heldout)
         bar.set_postfix_str(f"ila {stats['ila']:.2f} cla {stats['cla']:.2f} rep {stats['replays']} loss {stats['loss']:+.3g}"
                             + (f" | held-out ila {stats['heldout_ila']:.2f}" if "heldout_ila" in stats else ""))
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            bar.write(log_line(cfg, stats, time.perf_counter() - t_step))
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            save_checkpoint(cfg, step, policy, tok, optimizer, source)
+        if rank == 0:
+            log_metrics(cfg, stats)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                bar.write(log_line(cfg, stats, time.perf_counter() - t_step))
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                save_checkpoint(cfg, step, policy, tok, optimizer, source)
+        DP.barrier()  # no rank runs ahead of a checkpoint being written
     bar.close()
-    plot_curves(cfg)
-    print_summary(cfg, start, time.perf_counter() - t_start)
+    if rank == 0:
+        plot_curves(cfg)
+        print_summary(cfg, start, time.perf_counter() - t_start)
     return cfg
 
 
 if __name__ == "__main__":
     main()
+    DP.finish()

@@ -130,8 +130,8 @@ def crafted_step(monkeypatch, toy, *flags, step=STEP):
     seen = {"sampled": 0, "rewrites": []}
     real_sample, real_adv, real_rewrite, real_scores = T.sample_rollout, T.advantages, T.RP.rewrite, T.RP.replay_scores
 
-    def sample(cfg, sampler, tok, instructions, seed):
-        out = real_sample(cfg, sampler, tok, instructions, seed)
+    def sample(cfg, sampler, tok, instructions, seed, first=0):
+        out = real_sample(cfg, sampler, tok, instructions, seed, first)
         out.texts = [CRAFTED[int(g)][1][b % cfg.n] for b, g in enumerate(out.group_ids)]
         seen["sampled"] += len(out.texts)
         seen.setdefault("rollout", out)

@@ -1,0 +1,121 @@
+"""Several processes, one training step: what `torchrun` adds to train.py, as a few functions.
+
+    torchrun --nproc_per_node 2 train.py --model toy --out runs/toy_ddp     # 2 CPU processes (gloo)
+    torchrun --nproc_per_node 8 train.py                                     # 8 GPUs (nccl)
+
+Data parallel, the way DDP is, but with the all-reduce written out (one call per optimizer step):
+  * each rank samples, verifies and replays its own share of the step's prompts, so a group never
+    crosses ranks and group advantages stay local;
+  * replay selection is global, as released: every rank's candidate scores are gathered and the
+    top k * B are chosen over all of them (train.py's `select_global`), where selecting k * B / N
+    per rank would let one rank's weaker candidates in while another's better ones wait;
+  * the loss of each rank is normalized by the GLOBAL token count, and gradients are summed across
+    ranks (`sum_gradients`), so the update is the single-process update on the union batch;
+  * logs are global sums and means; rank 0 alone writes metrics, curves and checkpoints.
+Why not the DDP wrapper: ranks hold different numbers of replays, hence of micro-batches, and DDP's
+per-backward all-reduce would need equal counts (and `no_sync` for accumulation); one explicit sum
+after accumulation is the same arithmetic. With one process every function here is a no-op.
+"""
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init():
+    """Join the process group torchrun described in the environment, if any. Returns (rank, world)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def rank():
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world():
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def local_device(device):
+    """cuda -> this rank's GPU (cuda:LOCAL_RANK) under torchrun; anything else unchanged."""
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if device == "cuda" and world() > 1 else device
+
+
+def sum_all(x):
+    """A tensor (or number) summed over ranks, returned on every rank."""
+    if world() == 1:
+        return x
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # nccl reduces GPU tensors only
+    t = x.clone() if torch.is_tensor(x) else torch.tensor(float(x), dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t if torch.is_tensor(x) else type(x)(t.item())
+
+
+def gather(x):
+    """(n_r, ...) tensors of every rank, concatenated in rank order on every rank (n_r may differ)."""
+    if world() == 1:
+        return x
+    sizes = [None] * world()
+    dist.all_gather_object(sizes, x.shape[0])
+    padded = torch.zeros((max(sizes),) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+    padded[:x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(world())]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+
+def gather_objects(obj):
+    """A list holding every rank's `obj`, in rank order."""
+    if world() == 1:
+        return [obj]
+    out = [None] * world()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast(obj):
+    """Rank 0's `obj` on every rank."""
+    if world() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sum_gradients(params):
+    """Sum every gradient over ranks: each rank's loss was divided by the global normalizer, so the
+    sum is the gradient of the whole step's loss. (DDP averages; our losses already are shares.)"""
+    if world() > 1:
+        for p in params:
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+
+
+def on_rank0(fn):
+    """fn() run by rank 0 alone (file writes), its result given to every rank; a SystemExit on rank 0
+    (a refused --out, say) ends every rank with the same message instead of leaving them waiting."""
+    result = None
+    if rank() == 0:
+        try:
+            result = ("ok", fn())
+        except SystemExit as e:
+            result = ("exit", e.code)
+    kind, value = broadcast(result)
+    if kind == "exit":
+        raise SystemExit(value)
+    return value
+
+
+def barrier():
+    if world() > 1:
+        dist.barrier()
+
+
+def finish():
+    if dist.is_initialized():
+        dist.destroy_process_group()
