@@ -14,7 +14,7 @@ Data parallel, the way DDP is, but with the all-reduce written out (one call per
   * logs are global sums and means; rank 0 alone writes metrics, curves and checkpoints.
 Why not the DDP wrapper: ranks hold different numbers of replays, hence of micro-batches, and DDP's
 per-backward all-reduce would need equal counts (and `no_sync` for accumulation); one explicit sum
-after accumulation is the same arithmetic. With one process every function here is a no-op.
+after accumulation is the same arithmetic. Without torchrun every function here is a no-op.
 """
 import os
 
@@ -23,8 +23,9 @@ import torch.distributed as dist
 
 
 def init():
-    """Join the process group torchrun described in the environment, if any. Returns (rank, world)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """Join the process group torchrun described in the environment, if any (even of one process, so
+    that `torchrun --nproc_per_node 1` runs every collective: the NCCL path on one GPU). Returns (rank, world)."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:  # plain `python train.py`
         return 0, 1
     if not dist.is_initialized():
         if torch.cuda.is_available():
@@ -43,12 +44,12 @@ def world():
 
 def local_device(device):
     """cuda -> this rank's GPU (cuda:LOCAL_RANK) under torchrun; anything else unchanged."""
-    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if device == "cuda" and world() > 1 else device
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if device == "cuda" and dist.is_initialized() else device
 
 
 def sum_all(x):
     """A tensor (or number) summed over ranks, returned on every rank."""
-    if world() == 1:
+    if not dist.is_initialized():
         return x
     device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # nccl reduces GPU tensors only
     t = x.clone() if torch.is_tensor(x) else torch.tensor(float(x), dtype=torch.float64, device=device)
@@ -58,7 +59,7 @@ def sum_all(x):
 
 def gather(x):
     """(n_r, ...) tensors of every rank, concatenated in rank order on every rank (n_r may differ)."""
-    if world() == 1:
+    if not dist.is_initialized():
         return x
     sizes = [None] * world()
     dist.all_gather_object(sizes, x.shape[0])
@@ -71,7 +72,7 @@ def gather(x):
 
 def gather_objects(obj):
     """A list holding every rank's `obj`, in rank order."""
-    if world() == 1:
+    if not dist.is_initialized():
         return [obj]
     out = [None] * world()
     dist.all_gather_object(out, obj)
@@ -80,7 +81,7 @@ def gather_objects(obj):
 
 def broadcast(obj):
     """Rank 0's `obj` on every rank."""
-    if world() == 1:
+    if not dist.is_initialized():
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=0)
@@ -90,7 +91,7 @@ def broadcast(obj):
 def sum_gradients(params):
     """Sum every gradient over ranks: each rank's loss was divided by the global normalizer, so the
     sum is the gradient of the whole step's loss. (DDP averages; our losses already are shares.)"""
-    if world() > 1:
+    if dist.is_initialized():
         for p in params:
             if p.grad is not None:
                 dist.all_reduce(p.grad)
@@ -112,7 +113,7 @@ def on_rank0(fn):
 
 
 def barrier():
-    if world() > 1:
+    if dist.is_initialized():
         dist.barrier()
 
 

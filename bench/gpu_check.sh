@@ -34,6 +34,10 @@ tests)
   python -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__, '| cuda', torch.cuda.is_available())"
   timeout 240 python -m pytest -q -p no:cacheprovider tests/test_gpu.py > "$logs/gpu_tests.log" 2>&1
   echo "GPU tests: exit $?"; tail -25 "$logs/gpu_tests.log"
+  # the NCCL path: torchrun with one process joins a process group and runs every collective
+  timeout 90 torchrun --standalone --nproc_per_node 1 train.py --model toy --steps 2 --eval_every 2 --eval_size 8 \
+    --out "$work/ddp1" > "$logs/ddp1.log" 2>&1
+  echo "torchrun, 1 process, nccl: exit $?"; tr '\r' '\n' < "$logs/ddp1.log" | grep "^\[hir\]" | tail -3
   ;;
 smollm2)
   for method in hir grpo; do
