@@ -53,6 +53,8 @@ class Config:
     eta: float = field(default=0.05, metadata={"help": "lambda grows as lam0 * (1 + eta) ** step"})
     topup: int = field(default=1, metadata={"help": "extra sampling rounds when candidates < budget (0 = skip)"})
     adv: Literal["grpo", "drgrpo", "reinforce_pp"] = field(default="grpo", metadata={"help": "advantages: grpo (std-normalized) | drgrpo (centered) | reinforce_pp"})
+    kl_in_reward: float = field(default=0.0, metadata={"help": "reinforce_pp: KL-to-reference coefficient inside the "
+                                                               "per-token reward (the release: 0.001; loads a reference)"})
     clip_low: float = field(default=0.2, metadata={"help": "PPO clip below 1"})
     clip_high: float = field(default=0.2, metadata={"help": "PPO clip above 1"})
     agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = field(default="token_mean", metadata={"help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
@@ -166,7 +168,7 @@ _RULES = {  # field: (test, what it must be)
     "micro_batch": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_constraints": (lambda v: v >= 1, ">= 1"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"), "lr": (lambda v: v > 0, "> 0"),
-    "beta": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
+    "beta": (lambda v: v >= 0, ">= 0"), "kl_in_reward": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
     "lam0": (lambda v: v >= 0, ">= 0"), "eta": (lambda v: v > -1, "> -1"), "topup": (lambda v: v >= 0, ">= 0"),
     "clip_low": (lambda v: 0 <= v < 1, "in [0, 1)"), "clip_high": (lambda v: v >= 0, ">= 0"),
     "weight_decay": (lambda v: v >= 0, ">= 0"), "grad_clip": (lambda v: v > 0, "> 0"),

@@ -229,7 +229,7 @@ class Constraint:
 # ----------------------------------------------------------------------------- templates and instructions
 def _sentence(s):
     s = s.strip()
-    return s if s[-1:] in ".?!" else s + "."
+    return s if s[-1:] in ",.?!" else s + "."  # as released: no period after ",", ".", "?" or "!"
 
 
 TEMPLATES = {

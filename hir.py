@@ -39,11 +39,23 @@ def group_advantages(rewards, group_ids, scale="std", eps=1e-6):
     return torch.where(std > 0, centered / (std + eps), torch.zeros_like(centered))
 
 
-def reinforce_pp_advantages(rewards, eps=1e-6):
-    """REINFORCE++ (the released HiR script's choice): the outcome reward is every token's return
-    (gamma = 1); returns are whitened over the whole batch, with no group baseline. (N,) -> (N,)."""
-    rewards = rewards.to(torch.promote_types(rewards.dtype, torch.float32))
-    return (rewards - rewards.mean()) / (rewards.std() + eps) if rewards.numel() > 1 else rewards * 0
+def reinforce_pp_advantages(rewards, mask, kl=None, kl_coef=0.0, sum_all=lambda x: x, eps=1e-8):
+    """REINFORCE++ as released (OpenRLHF's, which the HiR script uses): every token gets the reward
+    -kl_coef * kl_t, the last real token also the outcome reward; returns are summed to the end
+    (gamma = 1) and whitened over every real token of the batch (mean and unbiased variance), with
+    no group baseline. `sum_all` sums over the whole batch (train.py passes the sum over ranks).
+    rewards (N,), mask (N, T), kl (N, T) per-token KL estimate to the reference -> (N, T)."""
+    m = mask.to(torch.promote_types(rewards.dtype, torch.float32))
+    per_token = torch.zeros_like(m)
+    last = (m.sum(1).long() - 1).clamp(min=0)                              # (N,) index of each last token
+    per_token[torch.arange(len(m), device=m.device), last] = rewards.to(m.dtype)
+    if kl is not None and kl_coef:
+        per_token = per_token - kl_coef * kl.to(m.dtype) * m
+    returns = per_token.flip(1).cumsum(1).flip(1) * m                      # (N, T) sum from t to the end
+    n = sum_all(m.sum())
+    mean = sum_all(returns.sum()) / n
+    var = sum_all((((returns - mean) * m) ** 2).sum()) / (n - 1).clamp(min=1)
+    return (returns - mean) * torch.rsqrt(var + eps) * m
 
 
 def aggregate(per_token, mask, agg="token_mean", total=None):
@@ -65,12 +77,12 @@ def aggregate(per_token, mask, agg="token_mean", total=None):
 
 def policy_loss(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2, agg="token_mean", total=None):
     """PPO clipped surrogate: l_t = max(-A r_t, -A clip(r_t, 1 - clip_low, 1 + clip_high)), with
-    r_t = exp(logp_t - old_logp_t). logp, old_logp, mask (N, T); adv (N,).
+    r_t = exp(logp_t - old_logp_t). logp, old_logp, mask (N, T); adv (N,) or (N, T).
     Returns (loss, stats): clip_frac = share of tokens whose gradient the clip cuts (r below the
     range with A < 0, or above it with A > 0); approx_kl = mean k3(old || new) over tokens."""
     log_ratio = logp - old_logp
     ratio = log_ratio.exp()
-    a = adv[:, None]
+    a = adv if adv.dim() == 2 else adv[:, None]  # (N, T) token advantages, or (N,) one per sequence
     per_token = torch.maximum(-a * ratio, -a * ratio.clamp(1 - clip_low, 1 + clip_high))
     loss = aggregate(per_token, mask, agg, total)
     with torch.no_grad():

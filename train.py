@@ -165,10 +165,11 @@ def score(cfg, model, batch, grad=False):
         return R.token_logprobs(model, *batch, cfg.temperature)
 
 
-def advantages(cfg, rewards, group_ids):
+def advantages(cfg, rewards, batch, kl=None):
+    """(N,) group-relative advantages, or (N, T) token advantages for REINFORCE++ (whitened over all ranks)."""
     if cfg.adv == "reinforce_pp":
-        return H.reinforce_pp_advantages(rewards)
-    return H.group_advantages(rewards, group_ids, "std" if cfg.adv == "grpo" else "none")
+        return H.reinforce_pp_advantages(rewards, batch.response_mask, kl, cfg.kl_in_reward, sum_all=DP.sum_all)
+    return H.group_advantages(rewards, batch.group_ids, "std" if cfg.adv == "grpo" else "none")
 
 
 def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats):
@@ -222,8 +223,9 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
         old_logp = R.cat_right_padded([old_logp, rep.rollout.logprobs], 0.0)  # replays: copied from q
         rewards = torch.cat([rewards, torch.ones(len(rep.source_rows), device=rewards.device)])  # replays succeed
     t3 = time.perf_counter()
-    ref_logp = score(cfg, ref_model, batch) if cfg.beta > 0 else None
-    adv = advantages(cfg, rewards, batch.group_ids)  # groups never cross ranks: local
+    ref_logp = score(cfg, ref_model, batch) if ref_model is not None else None
+    kl = old_logp - ref_logp if ref_logp is not None else None  # k1 per sampled token, for KL in the reward
+    adv = advantages(cfg, rewards, batch, kl)  # group advantages are local: groups never cross ranks
     update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats)
     refresh_sampler(sampler, policy)
     t4 = time.perf_counter()
@@ -250,7 +252,8 @@ def setup(cfg):
         getattr(policy, "activation_checkpointing_enable", policy.gradient_checkpointing_enable)()
     sampler = make_sampler(cfg, policy)
     # the reference is scored exactly as the policy is (master weights, the same autocast), so KL = 0 at step 0
-    ref_model = load_model(cfg.model, dtype=master, device=cfg.device)[0].eval() if cfg.beta > 0 else None
+    needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
+    ref_model = load_model(cfg.model, dtype=master, device=cfg.device)[0].eval() if needs_ref else None
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
     if ckpt:  # every random draw of the loop is seeded by (seed, step, global index): no per-rank streams

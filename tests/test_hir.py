@@ -34,11 +34,29 @@ def test_group_advantages_match_naive(scale, seed):
     assert (got[groups == groups[0]] == 0).all() and got[-1] == 0
 
 
-def test_reinforce_pp_whitens_over_the_batch():
-    r = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0], dtype=torch.float64)
-    mean = sum(r.tolist()) / 5
-    std = math.sqrt(sum((x - mean) ** 2 for x in r.tolist()) / 4)
-    assert torch.allclose(H.reinforce_pp_advantages(r), (r - mean) / (std + 1e-6))
+@pytest.mark.parametrize("kl_coef", [0.0, 0.1])
+def test_reinforce_pp_matches_a_token_loop(kl_coef):
+    """Per-token rewards (-kl_coef * kl, plus the outcome on the last real token), returns to the end,
+    whitened over all real tokens with the unbiased variance: a float64 loop."""
+    g = torch.Generator().manual_seed(3)
+    rewards = torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.float64)
+    kl = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    got = H.reinforce_pp_advantages(rewards, mask, kl, kl_coef)
+    returns = {}
+    for i in range(4):
+        L = int(mask[i].sum())
+        for t in range(L):
+            returns[i, t] = sum(-kl_coef * kl[i, u].item() for u in range(t, L)) + rewards[i].item()
+    vals = list(returns.values())
+    mean = sum(vals) / len(vals)
+    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)
+    for i in range(4):
+        for t in range(4):
+            want = (returns[i, t] - mean) / math.sqrt(var + 1e-8) if (i, t) in returns else 0.0
+            assert got[i, t].item() == pytest.approx(want, abs=1e-12)
+    if kl_coef == 0:  # no KL: each token carries its sequence's whitened reward, so long sequences weigh more
+        assert got[2, 0] == got[2, 3] and got[0, :3].sum() > 0
 
 
 def naive_policy_loss(logp, old, adv, mask, cl, ch, agg, total):

@@ -122,7 +122,7 @@ CRAFTED = [
 STEP = 3  # lambda(3) differs from lambda(2) and lambda(4)
 
 
-def crafted_step(monkeypatch, toy, *flags, step=STEP):
+def crafted_step(monkeypatch, toy, *flags, step=STEP, ref=None):
     """One train_step on CRAFTED with update() replaced by a recorder. Returns what it saw."""
     model, tok = toy
     cfg = C.parse_config(["--model", "toy", "--n", "6", "--topup", "0", *flags])
@@ -137,9 +137,9 @@ def crafted_step(monkeypatch, toy, *flags, step=STEP):
         seen.setdefault("rollout", out)
         return out
 
-    def advantages(cfg, rewards, group_ids):
-        seen["rewards"], seen["group_ids"] = rewards.clone(), group_ids.clone()
-        return real_adv(cfg, rewards, group_ids)
+    def advantages(cfg, rewards, batch, kl=None):
+        seen["rewards"], seen["group_ids"] = rewards.clone(), batch.group_ids.clone()
+        return real_adv(cfg, rewards, batch, kl)
 
     def rewrite(pool, instructions, verdicts, rows, *a, **k):
         seen["rewrites"].append((pool, list(rows)))
@@ -158,7 +158,7 @@ def crafted_step(monkeypatch, toy, *flags, step=STEP):
     monkeypatch.setattr(T.RP, "rewrite", rewrite)
     monkeypatch.setattr(T.RP, "replay_scores", replay_scores)
     stats = {"generated": 0, "topups": 0, "candidates": 0, "replays": 0, "skipped_updates": 0}
-    T.train_step(cfg, step, policy, T.make_sampler(cfg, policy), None, tok, None, [ins for ins, _ in CRAFTED], stats)
+    T.train_step(cfg, step, policy, T.make_sampler(cfg, policy), ref, tok, None, [ins for ins, _ in CRAFTED], stats)
     return cfg, policy, seen, stats
 
 
@@ -218,6 +218,22 @@ def test_selection_uses_this_steps_lambda_and_real_token_entropy(monkeypatch, to
     assert torch.allclose(seen["scores"][2].double(), torch.tensor(scores, dtype=torch.float64), atol=1e-5)
     candidates = [b for b in range(12) if 0 < clas[b] < 1]
     assert sources == sorted(sorted(candidates, key=lambda b: (-scores[b], b))[:3])  # budget round(1.5 * 2)
+
+
+@pytest.mark.parametrize("kl_coef", [0.0, 0.5])
+def test_reinforce_pp_gets_token_advantages_with_kl_to_the_reference(monkeypatch, toy, kl_coef):
+    model, _ = toy
+    ref = copy.deepcopy(model)
+    with torch.no_grad():
+        ref.model.norm.weight.mul_(1.5)  # a reference that differs, so the KL term is not zero
+    cfg, policy, seen, _ = crafted_step(monkeypatch, toy, "--adv", "reinforce_pp", "--kl_in_reward", str(kl_coef), ref=ref)
+    b = seen["batch"]
+    with torch.no_grad():
+        ref_logp = R.token_logprobs(ref, b.input_ids, b.attention_mask, b.position_ids, b.response_mask, cfg.temperature)
+    want = H.reinforce_pp_advantages(seen["rewards"], b.response_mask, seen["old_logp"] - ref_logp, kl_coef)
+    assert seen["adv"].shape == b.response_mask.shape and torch.allclose(seen["adv"], want, atol=1e-5)
+    if kl_coef:  # the KL term moved the advantages
+        assert not torch.allclose(want, H.reinforce_pp_advantages(seen["rewards"], b.response_mask), atol=1e-3)
 
 
 @pytest.mark.parametrize("k", ["1", "2", "3"])
