@@ -60,6 +60,8 @@ class Config:
     agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = field(default="token_mean", metadata={"help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
     beta: float = field(default=0.0, metadata={"help": "KL-to-reference weight (0: no reference model is loaded)"})
     ppo_epochs: int = field(default=1, metadata={"help": "passes over each step's batch"})
+    mini_batches: int = field(default=1, metadata={"help": "optimizer steps per training step and PPO epoch, each on "
+                                                           "1/this of the rows (the release: 2)"})
     micro_batch: int = field(default=8, metadata={"help": "rows per forward/backward (gradient accumulation)"})
     rollout_batch: int = field(default=0, metadata={"help": "rows decoded together (sampling, held-out eval); 0 = all "
                                                             "of them at once (no gradients, so memory is the KV cache)"})
@@ -165,7 +167,7 @@ def _is_model_name(v):
 _RULES = {  # field: (test, what it must be)
     "model": (_is_model_name, "toy, smollm2, an existing folder, or a hub id (org/name)"),
     "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"), "n": (lambda v: v >= 0, ">= 0"),
-    "micro_batch": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
+    "micro_batch": (lambda v: v >= 1, ">= 1"), "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_constraints": (lambda v: v >= 1, ">= 1"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"), "lr": (lambda v: v > 0, "> 0"),
     "beta": (lambda v: v >= 0, ">= 0"), "kl_in_reward": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),

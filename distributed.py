@@ -93,8 +93,9 @@ def sum_gradients(params):
     sum is the gradient of the whole step's loss. (DDP averages; our losses already are shares.)"""
     if dist.is_initialized():
         for p in params:
-            if p.grad is not None:
-                dist.all_reduce(p.grad)
+            if p.grad is None:  # a rank with no rows in this mini-batch still joins every all-reduce
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
 
 
 def on_rank0(fn):

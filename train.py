@@ -173,34 +173,41 @@ def advantages(cfg, rewards, batch, kl=None):
 
 
 def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats):
-    """ppo_epochs passes of micro-batched gradient accumulation. Every micro-batch's loss is
-    normalized by the whole step's token (or sequence) count, so the sum of micro-batch gradients
-    is the gradient of the full-batch loss."""
+    """ppo_epochs passes over the step's rows, each split into mini_batches optimizer steps (the
+    release takes 2), each accumulated over micro-batches. A micro-batch's loss is normalized by its
+    mini-batch's token (or sequence) count over all ranks, so the summed gradients are the gradient
+    of the mini-batch's loss, whatever the micro-batch size or the number of ranks."""
     policy.train()
     mask = batch.response_mask
-    tokens = DP.sum_all(mask.sum())  # over all ranks: each rank's loss is its share of the step's
-    total = tokens if cfg.agg == "token_mean" else DP.sum_all(float(mask.shape[0]))
     order_rng = torch.Generator().manual_seed(seed_int((cfg.seed, step, "order")))
     full = (batch.input_ids, batch.attention_mask, batch.position_ids, mask)  # built once, sliced per micro-batch
+    losses, clip, kl, tokens_all = [], 0.0, 0.0, DP.sum_all(mask.sum())
     for _ in range(cfg.ppo_epochs):
-        optimizer.zero_grad(set_to_none=True)
-        loss_sum, clip, kl = 0.0, 0.0, 0.0
-        for rows in torch.randperm(len(mask), generator=order_rng, device="cpu").to(mask.device).split(cfg.micro_batch):
-            logp = score(cfg, policy, tuple(x[rows] for x in full), grad=True)
-            loss, s = H.hir_loss(logp, old_logp[rows], adv[rows], mask[rows], None if ref_logp is None else ref_logp[rows],
-                                 cfg.beta, cfg.clip_low, cfg.clip_high, cfg.agg, total)
-            loss.backward()
-            share = float(mask[rows].sum() / tokens)
-            loss_sum, clip, kl = loss_sum + loss.item(), clip + share * s["clip_frac"].item(), kl + share * s["approx_kl"].item()
-        DP.sum_gradients(policy.parameters())  # every rank now holds the whole step's gradient
-        loss_sum, clip, kl = DP.sum_all(loss_sum), DP.sum_all(clip), DP.sum_all(kl)
-        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
-        if math.isfinite(loss_sum) and torch.isfinite(grad_norm):
-            optimizer.step()
-        else:  # never apply a non-finite update: skip it and count it
-            stats["skipped_updates"] += 1
-        optimizer.zero_grad(set_to_none=True)
-    stats.update(loss=loss_sum, clip_frac=clip, approx_kl=kl, grad_norm=float(grad_norm))
+        order = torch.randperm(len(mask), generator=order_rng, device="cpu").to(mask.device)
+        for part in order.tensor_split(cfg.mini_batches):  # (rows,) each; every rank takes the same number of steps
+            tokens = DP.sum_all(mask[part].sum())
+            total = tokens if cfg.agg == "token_mean" else DP.sum_all(float(len(part)))
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = 0.0
+            for rows in part.split(cfg.micro_batch):
+                logp = score(cfg, policy, tuple(x[rows] for x in full), grad=True)
+                loss, s = H.hir_loss(logp, old_logp[rows], adv[rows], mask[rows],
+                                     None if ref_logp is None else ref_logp[rows],
+                                     cfg.beta, cfg.clip_low, cfg.clip_high, cfg.agg, total)
+                loss.backward()
+                share = float(mask[rows].sum() / tokens_all) / cfg.ppo_epochs
+                loss_sum, clip, kl = loss_sum + loss.item(), clip + share * s["clip_frac"].item(), kl + share * s["approx_kl"].item()
+            DP.sum_gradients(policy.parameters())  # every rank now holds the mini-batch's whole gradient
+            loss_sum = DP.sum_all(loss_sum)
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+            if math.isfinite(loss_sum) and torch.isfinite(grad_norm):
+                optimizer.step()
+            else:  # never apply a non-finite update: skip it and count it
+                stats["skipped_updates"] += 1
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss_sum)
+    stats.update(loss=sum(losses) / len(losses), clip_frac=DP.sum_all(clip), approx_kl=DP.sum_all(kl),
+                 grad_norm=float(grad_norm))
 
 
 def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructions, stats, first=0):

@@ -338,3 +338,27 @@ def test_a_non_finite_gradient_is_never_applied(toy64):
     opt, stats = Recorder(model.parameters()), {"skipped_updates": 0}
     T.update(C.parse_config(["--model", "toy"]), 1, model, opt, batch, batch.logprobs, None, adv, stats)
     assert opt.grads == [] and stats["skipped_updates"] == 1
+
+
+def test_mini_batches_are_sequential_optimizer_steps_on_parts_of_the_step(toy64):
+    """--mini_batches 2 (the release's 2 optimizer steps per training step): the same as two plain
+    full-batch steps, one on each half of the shuffled rows, each normalized by its own tokens."""
+    model, tok = toy64
+    batch = R.sample(model, tok, ["Say hi.", "Write a poem about the ocean."], n=4, max_new_tokens=10, seed=3)
+    adv = torch.randn(8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    cfg = C.parse_config(["--model", "toy", "--mini_batches", "2", "--micro_batch", "3", "--grad_clip", "1e9"])
+    got = copy.deepcopy(model)
+    T.update(cfg, 5, got, torch.optim.SGD(got.parameters(), lr=0.5), batch, batch.logprobs, None, adv, {"skipped_updates": 0})
+    ref = copy.deepcopy(model)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.5)
+    order = torch.randperm(8, generator=torch.Generator().manual_seed(T.seed_int((cfg.seed, 5, "order"))))
+    for part in order.tensor_split(2):
+        opt.zero_grad()
+        sub = R.Rollout(*(getattr(batch, f)[part] if torch.is_tensor(getattr(batch, f)) else None for f in
+                          ("prompt_ids", "prompt_mask", "response_ids", "response_mask", "logprobs", "entropy", "texts",
+                           "truncated", "group_ids")))
+        logp = R.token_logprobs(ref, sub.input_ids, sub.attention_mask, sub.position_ids, sub.response_mask)
+        H.hir_loss(logp, batch.logprobs[part], adv[part], sub.response_mask)[0].backward()
+        opt.step()
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(got.parameters(), ref.parameters()))
+    assert not all(torch.allclose(a, b) for a, b in zip(got.parameters(), model.parameters()))
