@@ -51,7 +51,10 @@ class Config:
     select: Literal["global", "group", "random"] = field(default="global", metadata={"help": "replay selection: global | group | random"})
     lam0: float = field(default=2.0, metadata={"help": "selection weight of CLA at step 0"})
     eta: float = field(default=0.05, metadata={"help": "lambda grows as lam0 * (1 + eta) ** step"})
-    topup: int = field(default=1, metadata={"help": "extra sampling rounds when candidates < budget (0 = skip)"})
+    topup: int = field(default=1, metadata={"help": "top-up sampling when candidates < budget (0 = never); rounds, for sources"})
+    topup_mode: Literal["released", "sources"] = field(default="released", metadata={
+        "help": "released: ceil((kB - candidates) / B) more samples per prompt, trained as originals, and a replay "
+                "budget of (k - that) * B | sources: extra rounds of n samples that only serve as replay sources"})
     adv: Literal["grpo", "drgrpo", "reinforce_pp"] = field(default="grpo", metadata={"help": "advantages: grpo (std-normalized) | drgrpo (centered) | reinforce_pp"})
     kl_in_reward: float = field(default=0.0, metadata={"help": "reinforce_pp: KL-to-reference coefficient inside the "
                                                                "per-token reward (the release: 0.001; loads a reference)"})

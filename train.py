@@ -27,6 +27,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -83,44 +84,65 @@ def verify_rows(rollout, instructions):
     return [verify(instructions[int(g)], text) for g, text in zip(rollout.group_ids, rollout.texts)]
 
 
-def make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats, first=0):
-    """SELECT + REWRITE, with top-up sampling rounds while candidates (over all ranks) are short of
-    the budget. Top-up responses only serve as replay sources; they are not trained on as originals.
-    `first` is the global index of this rank's first prompt."""
-    n_prompts = DP.sum_all(len(instructions))  # the whole step's B
+def released_topup(cfg, step, sampler, tok, instructions, rollout, verdicts, stats, first=0):
+    """The released top-up. When the candidates of all ranks fall short of the budget k * B, draw
+    resample_n = ceil((k * B - candidates) / B) more samples per prompt: they join the batch as
+    originals (rewarded and trained, and candidates too), and the replay budget shrinks to
+    (k - resample_n) * B, so a step trains on about (n + k) * B rows either way. -> (rollout,
+    verdicts, resample_n)."""
+    n_prompts = DP.sum_all(len(instructions))
+    n_cand = DP.sum_all(int(RP.candidates(verdict_tensors(verdicts, rollout.response_ids.device)[1]).sum()))
     budget = int(round(cfg.k_per_prompt * n_prompts))
+    if n_cand >= budget:
+        return rollout, verdicts, 0
+    resample_n = math.ceil((budget - n_cand) / n_prompts)
+    extra = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step, "topup", 0), first=first, n=resample_n)
+    stats["topups"] += 1
+    stats["generated"] += DP.sum_all(len(extra.texts))
+    return R.cat_rollouts(rollout, extra, tok.pad_token_id), verdicts + verify_rows(extra, instructions), resample_n
+
+
+def make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats, first=0,
+                 samples=None, k=None):
+    """SELECT + REWRITE. `samples` lists the samples per prompt of each round `rollout` holds (default
+    [n]), `k` the replays per prompt (default k_per_prompt). With --topup_mode sources, extra rounds
+    are drawn while the candidates of all ranks are short of the budget; they only serve as replay
+    sources, never as trained originals. `first` is the global index of this rank's first prompt."""
+    samples, k = list(samples or [cfg.n]), cfg.k_per_prompt if k is None else k
+    n_prompts = DP.sum_all(len(instructions))  # the whole step's B
+    budget = max(0, int(round(k * n_prompts)))
     pool, pool_verdicts, pool_old = rollout, verdicts, old_logp
-    for rnd in range(cfg.topup + 1):
+    for rnd in range(cfg.topup + 1 if cfg.topup_mode == "sources" else 1):
         clas = verdict_tensors(pool_verdicts, pool.response_ids.device)[1]
         is_cand = RP.candidates(clas)
         n_cand = DP.sum_all(int(is_cand.sum()))
-        if rnd == cfg.topup or n_cand >= budget:
+        if rnd == cfg.topup or n_cand >= budget or cfg.topup_mode != "sources":
             break
         stats["topups"] += 1  # not enough near-misses: sample more responses per prompt (replay sources only)
         extra = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step, "topup", rnd), first=first)
         stats["generated"] += DP.sum_all(len(extra.texts))
-        pool = R.cat_rollouts(pool, extra, tok.pad_token_id)
+        pool, samples = R.cat_rollouts(pool, extra, tok.pad_token_id), samples + [cfg.n]
         pool_verdicts = pool_verdicts + verify_rows(extra, instructions)
         pool_old = R.cat_right_padded([pool_old, old_logprobs(cfg, policy, extra)], 0.0)
     scores = RP.replay_scores(clas, RP.mean_entropy(pool), step, cfg.lam0, cfg.eta)
-    rows = select_global(cfg, step, scores, is_cand, len(instructions), n_prompts, first, budget)
+    rows = select_global(cfg, step, scores, is_cand, samples, len(instructions), n_prompts, first, budget, k)
     stats["candidates"], stats["replays"] = n_cand, DP.sum_all(len(rows))
     return RP.rewrite(pool, instructions, pool_verdicts, rows, tok, pool_old, debug=cfg.debug)
 
 
-def select_global(cfg, step, scores, is_cand, n_local, n_prompts, first, budget):
+def select_global(cfg, step, scores, is_cand, samples, n_local, n_prompts, first, budget, k):
     """RP.select over the candidates of every rank (the released selection is global), returning
-    this rank's rows. A pool row is (round, prompt, sample); its key, round * B * n + global prompt
-    * n + sample, does not depend on the number of ranks, and in one process it is the row's own
-    index, by which RP.select breaks ties. Gathered rows are put in key order before selecting."""
-    local = torch.arange(len(scores), device=scores.device)
-    rnd, within = local // (n_local * cfg.n), local % (n_local * cfg.n)
-    keys = rnd * n_prompts * cfg.n + first * cfg.n + within  # (rows,)
+    this rank's rows. A pool row is (round, prompt, sample); its key, the row's index in the pool of
+    a single process holding all B prompts, does not depend on the number of ranks, and RP.select
+    breaks ties by it. Gathered rows are put in key order before selecting."""
+    keys = torch.cat([base + (first * m) + torch.arange(n_local * m, device=scores.device)  # (rows,)
+                      for base, m in zip(itertools.accumulate([0] + [n_prompts * m for m in samples]), samples)])
+    groups = torch.cat([first + torch.arange(n_local, device=scores.device).repeat_interleave(m) for m in samples])
     all_keys, order = DP.gather(keys).sort()
-    picked = RP.select(DP.gather(scores)[order], DP.gather(is_cand)[order], all_keys // cfg.n, budget, cfg.select,
-                       int(round(cfg.k_per_prompt)), random.Random(f"select:{cfg.seed}:{step}"))
+    picked = RP.select(DP.gather(scores)[order], DP.gather(is_cand)[order], DP.gather(groups)[order], budget,
+                       cfg.select, int(round(k)), random.Random(f"select:{cfg.seed}:{step}"))
     mine = set(all_keys[picked].tolist()) if picked else set()
-    return [r for r, k in enumerate(keys.tolist()) if k in mine]
+    return [r for r, key in enumerate(keys.tolist()) if key in mine]
 
 
 def old_logprobs(cfg, policy, rollout):
@@ -134,19 +156,20 @@ def old_logprobs(cfg, policy, rollout):
     return score(cfg, policy, rollout)
 
 
-def sample_rollout(cfg, sampler, tok, instructions, seed, first=0):
+def sample_rollout(cfg, sampler, tok, instructions, seed, first=0, n=None):
     """n responses per instruction, rollout_batch rows at a time (0: all at once). Each chunk has its
     own seed, made of `seed` and the global index of its first prompt, so the samples a prompt gets do
     not depend on how many ranks share the step (given the same rollout_batch)."""
     sampler.eval()
-    per_call = max(1, cfg.rollout_batch // cfg.n) if cfg.rollout_batch else len(instructions)
+    n = n or cfg.n
+    per_call = max(1, cfg.rollout_batch // n) if cfg.rollout_batch else len(instructions)
     parts = []
     for i in range(0, len(instructions), per_call):
         chunk = instructions[i:i + per_call]
         with torch.no_grad():  # no autocast: the sampler's weights already have the rollout's dtype
-            part = R.sample(sampler, tok, [ins.render() for ins in chunk], n=cfg.n, max_new_tokens=cfg.max_new_tokens,
+            part = R.sample(sampler, tok, [ins.render() for ins in chunk], n=n, max_new_tokens=cfg.max_new_tokens,
                             temperature=cfg.temperature, top_p=cfg.top_p, seed=seed_int((*seed, first + i)),
-                            micro_batch=len(chunk) * cfg.n, engine=cfg.engine)
+                            micro_batch=len(chunk) * n, engine=cfg.engine)
         part.group_ids += i  # group ids index `instructions`
         parts.append(part)
     return functools.reduce(lambda a, b: R.cat_rollouts(a, b, tok.pad_token_id), parts)
@@ -215,9 +238,14 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     t0 = time.perf_counter()
     rollout = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step), first=first)
     stats["generated"] += DP.sum_all(len(rollout.texts))
+    sampled_tokens = float(DP.sum_all(rollout.response_mask.sum()))
     t1 = time.perf_counter()
     verdicts = verify_rows(rollout, instructions)
     t2 = time.perf_counter()
+    samples, resample_n = [cfg.n], 0
+    if cfg.method == "hir" and cfg.topup and cfg.topup_mode == "released":  # extra samples, trained as originals
+        rollout, verdicts, resample_n = released_topup(cfg, step, sampler, tok, instructions, rollout, verdicts, stats, first)
+        samples += [resample_n] if resample_n else []
     old_logp = old_logprobs(cfg, policy, rollout)
     ilas, clas = verdict_tensors(verdicts, rollout.response_ids.device)
     batch, rewards = rollout, (clas if cfg.method == "grpo_cla" else ilas)
@@ -225,7 +253,8 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     stats.update(ila=float(DP.sum_all(ilas.sum())) / rows, cla=float(DP.sum_all(clas.sum())) / rows,
                  resp_len=float(DP.sum_all(mask.sum())) / rows, truncated=float(DP.sum_all(rollout.truncated.sum())) / rows)
     if cfg.method == "hir":
-        rep = make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats, first)
+        rep = make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdicts, old_logp, stats, first,
+                           samples, cfg.k_per_prompt - resample_n)
         batch = R.cat_rollouts(rollout, rep.rollout, tok.pad_token_id)
         old_logp = R.cat_right_padded([old_logp, rep.rollout.logprobs], 0.0)  # replays: copied from q
         rewards = torch.cat([rewards, torch.ones(len(rep.source_rows), device=rewards.device)])  # replays succeed
@@ -237,7 +266,7 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     refresh_sampler(sampler, policy)
     t4 = time.perf_counter()
     stats.update(time_rollout=t1 - t0, time_verify=t2 - t1, time_replay=t3 - t2, time_update=t4 - t3,
-                 tokens_per_s=float(DP.sum_all(mask.sum())) / (t1 - t0))
+                 tokens_per_s=sampled_tokens / (t1 - t0))
 
 
 # ----------------------------------------------------------------------------- main

@@ -79,11 +79,11 @@ def test_selection_is_global_not_per_rank(monkeypatch):
     Per-rank selection (2 each, the alternative) would take rank 1's weaker two instead."""
     cfg = C.parse_config(["--model", "toy", "--n", "2", "--k_per_prompt", "1"])
     theirs = {"keys": torch.arange(4, 8), "scores": torch.tensor([1.0, 2.0, 3.0, 0.5]),
-              "cand": torch.ones(4, dtype=torch.bool)}
-    seen = iter(["keys", "scores", "cand"])
+              "cand": torch.ones(4, dtype=torch.bool), "groups": torch.tensor([2, 2, 3, 3])}
+    seen = iter(["keys", "scores", "cand", "groups"])
     monkeypatch.setattr(DP, "gather", lambda x: torch.cat([x, theirs[next(seen)]]))
-    mine = T.select_global(cfg, 1, torch.tensor([9.0, 8.0, 7.0, 6.0]), torch.ones(4, dtype=torch.bool),
-                           n_local=2, n_prompts=4, first=0, budget=4)
+    mine = T.select_global(cfg, 1, torch.tensor([9.0, 8.0, 7.0, 6.0]), torch.ones(4, dtype=torch.bool), samples=[2],
+                           n_local=2, n_prompts=4, first=0, budget=4, k=1)
     assert mine == [0, 1, 2, 3]
 
 

@@ -130,8 +130,8 @@ def crafted_step(monkeypatch, toy, *flags, step=STEP, ref=None):
     seen = {"sampled": 0, "rewrites": []}
     real_sample, real_adv, real_rewrite, real_scores = T.sample_rollout, T.advantages, T.RP.rewrite, T.RP.replay_scores
 
-    def sample(cfg, sampler, tok, instructions, seed, first=0):
-        out = real_sample(cfg, sampler, tok, instructions, seed, first)
+    def sample(cfg, sampler, tok, instructions, seed, first=0, n=None):
+        out = real_sample(cfg, sampler, tok, instructions, seed, first, n)
         out.texts = [CRAFTED[int(g)][1][b % cfg.n] for b, g in enumerate(out.group_ids)]
         seen["sampled"] += len(out.texts)
         seen.setdefault("rollout", out)
@@ -242,10 +242,21 @@ def test_replay_budget_follows_k_per_prompt(monkeypatch, toy, k):
     assert stats["replays"] == len(seen["rewrites"][0][1]) == min(7, 2 * int(k)) and stats["candidates"] == 7
 
 
-def test_topups_are_counted_as_generated(monkeypatch, toy):
+def test_released_topup_trains_extra_samples_as_originals_and_shrinks_the_budget(monkeypatch, toy):
+    """k = 4: budget 4 * 2 = 8 > 7 candidates, so resample_n = ceil((8 - 7) / 2) = 1 more sample per
+    prompt joins the batch as an original (rewarded, trained), and the budget becomes (4 - 1) * 2 = 6."""
     _, _, seen, stats = crafted_step(monkeypatch, toy, "--k_per_prompt", "4", "--topup", "1")
+    assert stats["topups"] == 1 and seen["sampled"] == 14 and stats["generated"] == 14
+    extra = [CRAFTED[0][1][0], CRAFTED[1][1][1]]  # the crafted texts the two extra rows get
+    want = [float(ila(v)) for v in crafted_verdicts()] + [float(ila(verify(CRAFTED[g][0], x))) for g, x in enumerate(extra)]
+    assert seen["rewards"][:14].tolist() == want and seen["group_ids"][12:14].tolist() == [0, 1]
+    assert stats["candidates"] == 8 and stats["replays"] == 6 and len(seen["rewards"]) == 14 + 6
+
+
+def test_topup_as_replay_sources_counts_every_sample(monkeypatch, toy):
+    _, _, seen, stats = crafted_step(monkeypatch, toy, "--k_per_prompt", "4", "--topup", "1", "--topup_mode", "sources")
     assert stats["topups"] == 1 and seen["sampled"] == 24 and stats["generated"] == 24
-    assert stats["candidates"] == 14 and stats["replays"] == 8
+    assert stats["candidates"] == 14 and stats["replays"] == 8 and len(seen["rewards"]) == 12 + 8  # sources: not trained
 
 
 @pytest.mark.parametrize("flags", [(), ("--temperature", "0.7"), ("--top_p", "0.7"), ("--dtype", "bf16")])
