@@ -69,7 +69,7 @@ class Config:
     rollout_batch: int = field(default=0, metadata={"help": "rows decoded together (sampling, held-out eval); 0 = all "
                                                             "of them at once (no gradients, so memory is the KV cache)"})
     lr: float = field(default=2e-6, metadata={"help": "AdamW learning rate"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (the release: 0.01)"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
     grad_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory in the update"})
     log_every: int = field(default=10, metadata={"help": "a plain log line every this many steps (for nohup logs)"})

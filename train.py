@@ -1,14 +1,16 @@
 """The training loop: HiR (or a GRPO baseline) on instructions with verifiable constraints.
 
-    python train.py                                       # HiR on SmolLM2-135M-Instruct, offline
-    python train.py --model toy --steps 60 --out runs/toy_hir      # tiny model, minutes on a CPU
-    python train.py --method grpo --model toy --out runs/toy_grpo  # the binary-reward baseline
-    python train.py --resume runs/toy_hir --steps 120              # continue where it stopped
+    python train.py                                               # HiR on SmolLM2-135M-Instruct, offline
+    python train.py --model toy --steps 100 --out runs/toy_hir    # tiny model, 45 s on 2 CPU cores
+    python train.py --model toy --method grpo --out runs/toy_grpo # the binary-reward baseline
+    python train.py --resume runs/toy_hir --steps 200             # continue where it stopped
+    torchrun --nproc_per_node 8 train.py                          # several GPUs (distributed.py)
 
 Each step, top to bottom: sample n responses per prompt -> verify every constraint -> (HiR only)
-select failures and rewrite their instructions into replays -> old log-probs and group advantages
-over originals and replays together -> ppo_epochs of micro-batched clipped-surrogate updates ->
-log a metrics line -> every eval_every steps, held-out ILA/CLA -> checkpoint.
+top up when near-misses are short, select failures and rewrite their instructions into replays ->
+old log-probs and group advantages over originals and replays together -> ppo_epochs x mini_batches
+optimizer steps of micro-batched clipped-surrogate updates -> log a metrics line -> every eval_every
+steps, held-out ILA/CLA -> checkpoint (rundir.py).
 
 Precision, one decision (`--dtype`; auto = bf16 on CUDA, fp32 on the CPU), as in verl and OpenRLHF:
   * the optimizer updates fp32 master weights (`policy`), and AdamW's state is fp32;
@@ -46,10 +48,10 @@ import hir as H
 import replay as RP
 import rollout as R
 from config import constraint_ids, heldout_set, keyword_pool, parse_config
-from rundir import (log_line, log_metrics, plot_curves, prepare_run_dir, print_summary,
-                    save_checkpoint)
 from constraints import cla, ila, verify
 from models import DTYPES, cast_weights, load_model
+from rundir import log_line, log_metrics, plot_curves, prepare_run_dir, print_summary, save_checkpoint
+
 
 # ----------------------------------------------------------------------------- precision and devices
 def make_sampler(cfg, policy):
