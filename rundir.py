@@ -40,6 +40,12 @@ def checkpoints(out):
     return [os.path.join(out, d) for d in names if is_checkpoint(os.path.join(out, d))]
 
 
+def step_of(ckpt):
+    """The step a checkpoint folder holds: from its name, or (a renamed folder) from its state."""
+    m = re.fullmatch(r"step_(\d+)", os.path.basename(os.path.normpath(ckpt)))
+    return int(m.group(1)) if m else torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False)["step"]
+
+
 def claim_empty(out, overwrite, why):
     """A run writes only into a directory that holds no other run: empty, or emptied by --overwrite."""
     if os.path.isdir(out) and os.listdir(out):
@@ -60,14 +66,14 @@ def prepare_run_dir(cfg):
         claim_empty(cfg.out, cfg.overwrite, f"continue that run with --resume {cfg.out}")
         return None
     source = run_dir_of(cfg.resume)
-    ckpt = cfg.resume if is_checkpoint(cfg.resume) else (checkpoints(source) or [None])[-1]
-    step = int(ckpt[-6:]) if ckpt else 0
+    ckpt = os.path.normpath(cfg.resume) if is_checkpoint(cfg.resume) else (checkpoints(source) or [None])[-1]
+    step = step_of(ckpt) if ckpt else 0
     if os.path.abspath(cfg.out) != os.path.abspath(source):  # a fork
         claim_empty(cfg.out, cfg.overwrite, "a fork needs a directory of its own")
         if os.path.exists(os.path.join(source, "metrics.jsonl")):
             shutil.copy(os.path.join(source, "metrics.jsonl"), os.path.join(cfg.out, "metrics.jsonl"))
     else:
-        later = [c for c in checkpoints(source) if int(c[-6:]) > step]
+        later = [c for c in checkpoints(source) if step_of(c) > step]
         if later and not cfg.overwrite:
             raise SystemExit(f"error: {source} has checkpoints after step {step} ({os.path.basename(later[0])}, ...): "
                              "fork with --out NEW_DIR, or pass --overwrite to delete them")

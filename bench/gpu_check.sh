@@ -37,7 +37,7 @@ tests)
   # the NCCL path: torchrun with one process joins a process group and runs every collective
   timeout 90 torchrun --standalone --nproc_per_node 1 train.py --model toy --steps 2 --eval_every 2 --eval_size 8 \
     --out "$work/ddp1" > "$logs/ddp1.log" 2>&1
-  echo "torchrun, 1 process, nccl: exit $?"; tr '\r' '\n' < "$logs/ddp1.log" | grep "^\[hir\]" | tail -3
+  echo "torchrun, 1 process (nccl on a GPU): exit $?"; tr '\r' '\n' < "$logs/ddp1.log" | grep "^\[hir\]" | tail -3
   ;;
 smollm2)
   for method in hir grpo; do

@@ -29,7 +29,7 @@ def test_a_run_directory_holds_one_run(tmp_path, capsys):
     with pytest.raises(SystemExit, match="has checkpoints after step 2 .step_000004"):
         T.main(["--resume", os.path.join(a, "step_000002"), "--steps", "4"])  # in place, it would mix timelines
     fork = str(tmp_path / "fork")
-    T.main(["--resume", os.path.join(a, "step_000002"), "--out", fork, "--steps", "4"])  # a checkpoint folder, forked
+    T.main(["--resume", os.path.join(a, "step_000002") + "/", "--out", fork, "--steps", "4"])  # a checkpoint folder, forked
     assert "resuming " + fork + " from " + os.path.join(a, "step_000002") + " (step 2 of 4)" in capsys.readouterr().out
     assert same_metrics(a, fork) and all(torch.equal(weights(a, 4)[k], weights(fork, 4)[k]) for k in weights(a, 4))
     assert [r["step"] for r in metrics(a)] == [1, 2, 3, 4] and os.path.exists(os.path.join(a, "step_000004"))
