@@ -133,8 +133,11 @@ def saved_config(resume):
     if not os.path.exists(path):
         raise SystemExit(f"error: --resume {resume}: neither a run directory (config.json) nor a checkpoint "
                          "folder (trainer_state.pt and hir_config.json)")
-    skip = ("out", "resume", "overwrite", "config", "device")
-    return {k: v for k, v in json.load(open(path)).items() if k not in skip}
+    skip, known = ("out", "resume", "overwrite", "config", "device"), {f.name for f in dc_fields(Config)}
+    saved = json.load(open(path))
+    if set(saved) - known:  # a run from another version of this file
+        print(f"[hir] {path}: ignoring fields this version does not have: {sorted(set(saved) - known)}")
+    return {k: v for k, v in saved.items() if k in known and k not in skip}
 
 
 def is_checkpoint(path):
