@@ -4,7 +4,8 @@
 #   bash ../shared/device/prepare.sh                     # here, once
 #   run 1, carry .dev/kit .dev/w1:  source .dev/kit/bin/stash.sh && bash bench/gpu_check.sh tests
 #   run 2, carry .dev/kit .dev/w2:  source .dev/kit/bin/join.sh && bash bench/gpu_check.sh smollm2
-# Sized for 8 minutes of GPU time in all; every command has a time limit, so a slow part is cut, not the run.
+# Estimated (not yet run on a GPU) at about 5 minutes of GPU time in all: 1 for run 1, 3 to 4 for run 2. Every
+# command has its own time limit (run 1: 4 min, run 2: 7 min at most), so a slow part is cut and reported.
 # Logs are written to $OUT (the device tool brings it back) or runs/gpu_check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,24 +33,24 @@ case "${1:-}" in
 tests)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__, '| cuda', torch.cuda.is_available())"
-  timeout 240 python -m pytest -q -p no:cacheprovider tests/test_gpu.py > "$logs/gpu_tests.log" 2>&1
+  timeout 180 python -m pytest -q tests/test_gpu.py > "$logs/gpu_tests.log" 2>&1
   echo "GPU tests: exit $?"; tail -25 "$logs/gpu_tests.log"
   # the NCCL path: torchrun with one process joins a process group and runs every collective
-  timeout 90 torchrun --standalone --nproc_per_node 1 train.py --model toy --steps 2 --eval_every 2 --eval_size 8 \
+  timeout 60 torchrun --standalone --nproc_per_node 1 train.py --model toy --steps 2 --eval_every 2 --eval_size 8 \
     --out "$work/ddp1" > "$logs/ddp1.log" 2>&1
   echo "torchrun, 1 process (nccl on a GPU): exit $?"; tr '\r' '\n' < "$logs/ddp1.log" | grep "^\[hir\]" | tail -3
   ;;
 smollm2)
   for method in hir grpo; do
     start=$(date +%s)
-    timeout 130 python train.py --method "$method" --steps 20 --eval_every 10 --engine fast --out "$work/$method" \
+    timeout 150 python train.py --method "$method" --steps 20 --eval_every 10 --engine fast --out "$work/$method" \
       ${CHECK_TRAIN:-} > "$logs/train_$method.log" 2>&1
     echo "train $method: exit $?, $(( $(date +%s) - start )) s wall"
     tr '\r' '\n' < "$logs/train_$method.log" | grep -v "it/s]$" | grep . | tail -4
     summary "$work/$method" | tee -a "$logs/summary.txt"
   done
   start=$(date +%s)
-  timeout 150 python eval.py --model smollm2 --data ../shared/ifeval/input_data.jsonl --max-new-tokens 1024 \
+  timeout 120 python eval.py --model smollm2 --data ../shared/ifeval/input_data.jsonl --max-new-tokens 1024 \
     --engine fast --out "$work/eval" ${CHECK_EVAL:-} > "$logs/eval.log" 2>&1
   echo "eval: exit $?, $(( $(date +%s) - start )) s wall (IFEval prompts, 1024 new tokens)" | tee -a "$logs/summary.txt"
   tr '\r' '\n' < "$logs/eval.log" | grep -v "it/s]$" | grep -v "^  " | grep . | tail -8

@@ -147,9 +147,13 @@ def test_grad_checkpointing_changes_memory_not_the_update(tmp_path, device):
         outs[flag] = str(tmp_path / flag)
         T.main(["--model", "toy", "--device", device, "--dtype", "bf16", "--steps", "1", "--eval_every", "0",
                 "--micro_batch", "16", "--prompts_per_step", "4", "--grad_checkpointing", flag, "--out", outs[flag]])
-    a, b = (load_file(os.path.join(o, "step_000001", "model.safetensors")) for o in outs.values())
-    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
-    assert metrics(outs["true"])[0]["loss"] == pytest.approx(metrics(outs["false"])[0]["loss"], abs=1e-5)
+    with_ckpt, without = metrics(outs["true"])[0], metrics(outs["false"])[0]
+    assert with_ckpt["loss"] == pytest.approx(without["loss"], abs=1e-5)
+    assert with_ckpt["grad_norm"] == pytest.approx(without["grad_norm"], rel=1e-3)
+    if device == "cpu":  # deterministic kernels: the same weights too (on CUDA, atomics reorder sums, and
+        # Adam's first step, lr * g / |g|, can turn a last-bit difference of a near-zero gradient into lr)
+        a, b = (load_file(os.path.join(o, "step_000001", "model.safetensors")) for o in outs.values())
+        assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
 @pytest.mark.parametrize("device", DEVICES)
