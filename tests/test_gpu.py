@@ -86,11 +86,8 @@ def test_the_loop_makes_no_tensor_on_a_default_device(dtype, method):
     source = D.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
     stats = {"generated": 0, "topups": 0, "skipped_updates": 0}
     instructions = source.next(4)
-    torch.set_default_device("meta")
-    try:
+    with torch.device("meta"):  # the default device, for this block only
         T.train_step(cfg, 1, policy, sampler, ref, tok, optimizer, instructions, stats)
-    finally:
-        torch.set_default_device(None)
     assert stats["skipped_updates"] == 0 and stats["generated"] >= 4 * cfg.n
 
 
