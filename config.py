@@ -44,7 +44,9 @@ class Config:
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature (also used to score tokens)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
     engine: Literal["hf", "fast"] = field(default="hf", metadata={"help": "rollout engine: hf | fast"})
-    max_constraints: int = field(default=3, metadata={"help": "synthetic instructions carry 1..this many constraints"})
+    min_constraints: int = field(default=1, metadata={"help": "synthetic instructions carry at least this many "
+                                                              "constraints (the paper's regime: about 6, e.g. 5..7)"})
+    max_constraints: int = field(default=3, metadata={"help": "synthetic instructions carry at most this many constraints"})
     constraint_ids: str = field(default="", metadata={"help": "comma-separated ids for synthetic data; empty = all 25"})
     keywords: str = field(default="", metadata={"help": "comma-separated keyword pool for synthetic data; empty = constraints.WORDS"})
     k_per_prompt: float = field(default=2.0, metadata={"help": "replays per prompt on average (budget = k * B)"})
@@ -175,6 +177,7 @@ _RULES = {  # field: (test, what it must be)
     "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"), "n": (lambda v: v >= 0, ">= 0"),
     "micro_batch": (lambda v: v >= 1, ">= 1"), "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_constraints": (lambda v: v >= 1, ">= 1"),
+    "min_constraints": (lambda v: v >= 1, ">= 1 (and at most max_constraints)"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"), "lr": (lambda v: v > 0, "> 0"),
     "beta": (lambda v: v >= 0, ">= 0"), "kl_in_reward": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
     "lam0": (lambda v: v >= 0, ">= 0"), "eta": (lambda v: v > -1, "> -1"), "topup": (lambda v: v >= 0, ">= 0"),
@@ -193,6 +196,9 @@ def validate(cfg):
         if not ok(getattr(cfg, name)):
             help_line = next(f.metadata["help"] for f in dc_fields(Config) if f.name == name)
             raise SystemExit(f"bad config value --{name} {getattr(cfg, name)!r}: must be {want} ({help_line})")
+    if cfg.min_constraints > cfg.max_constraints:
+        raise SystemExit(f"bad config value --min_constraints {cfg.min_constraints}: must be at most --max_constraints "
+                         f"{cfg.max_constraints}")
     if cfg.n == 0:
         cfg.n = 6 if cfg.method == "hir" else 8
     try:  # auto -> what this machine has, checked now rather than after the model loads
@@ -213,4 +219,5 @@ def keyword_pool(cfg):
 
 def heldout_set(cfg):
     """The fixed held-out synthetic set of a run: tasks never trained on, its own seed (data.py)."""
-    return synthetic_set(cfg.eval_size, 0, "heldout", constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg))
+    return synthetic_set(cfg.eval_size, 0, "heldout", constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg),
+                         cfg.min_constraints)

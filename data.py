@@ -179,10 +179,11 @@ TRAIN_TASKS = [t for i, t in enumerate(TASKS) if i % 8]
 
 
 def synthetic_instruction(rng, task, ids=KNOWN_IDS, max_constraints=3, templates=tuple(TEMPLATES), uid="",
-                          words=None):
-    """Compose 1..max_constraints compatible constraints (worded by a seeded paraphrase) onto task;
-    keyword constraints draw from `words` (default: constraints.WORDS)."""
-    want, chosen = rng.randint(1, max_constraints), []
+                          words=None, min_constraints=1):
+    """Compose min..max_constraints compatible constraints (worded by a seeded paraphrase) onto task,
+    fewer if the conflict rules leave fewer; keyword constraints draw from `words` (default:
+    constraints.WORDS)."""
+    want, chosen = rng.randint(min(min_constraints, max_constraints), max_constraints), []
     for cid in rng.sample(list(ids), len(ids)):
         c = Constraint.sample(cid, rng, task, words)
         if not any(conflicts(c, d) for d in chosen):
@@ -192,13 +193,14 @@ def synthetic_instruction(rng, task, ids=KNOWN_IDS, max_constraints=3, templates
     return Instruction(task, chosen, rng.choice(templates), uid)
 
 
-def synthetic_set(n, seed, split="train", ids=KNOWN_IDS, max_constraints=3, words=None):
+def synthetic_set(n, seed, split="train", ids=KNOWN_IDS, max_constraints=3, words=None, min_constraints=1):
     """n instructions from the train or held-out tasks; deterministic in (split, seed)."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
     rng = random.Random(f"{split}:{seed}")
     tasks = TRAIN_TASKS if split == "train" else HELDOUT_TASKS
-    return [synthetic_instruction(rng, rng.choice(tasks), ids, max_constraints, uid=f"{split}-{seed}-{i}", words=words)
+    return [synthetic_instruction(rng, rng.choice(tasks), ids, max_constraints, uid=f"{split}-{seed}-{i}", words=words,
+                                  min_constraints=min_constraints)
             for i in range(n)]
 
 
@@ -206,8 +208,9 @@ class PromptSource:
     """Training instructions in an order fixed by the seed. Synthetic data is an endless stream
     (instruction i depends on (seed, i) only); a file is reshuffled every epoch. The only state
     is `position`, which checkpoints carry, so a resumed run sees exactly the same prompts."""
-    def __init__(self, data="synthetic", seed=0, ids=KNOWN_IDS, max_constraints=3, words=None):
+    def __init__(self, data="synthetic", seed=0, ids=KNOWN_IDS, max_constraints=3, words=None, min_constraints=1):
         self.seed, self.ids, self.max_constraints, self.words, self.position = seed, ids, max_constraints, words, 0
+        self.min_constraints = min_constraints
         self.rows = None if data == "synthetic" else load_instructions(data)
         if self.rows == []:
             raise DataError(f"{data}: no rows")
@@ -216,6 +219,7 @@ class PromptSource:
         if self.rows is None:
             rng = random.Random(f"train:{self.seed}:{i}")
             return synthetic_instruction(rng, rng.choice(TRAIN_TASKS), self.ids, self.max_constraints,
+                                         min_constraints=self.min_constraints,
                                          uid=f"train-{i}", words=self.words)
         epoch, k = divmod(i, len(self.rows))
         order = list(range(len(self.rows)))

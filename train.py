@@ -274,7 +274,8 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
 # ----------------------------------------------------------------------------- main
 def setup(cfg):
     try:  # the data first: a bad row fails before the model loads
-        source = D.PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg))
+        source = D.PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg),
+                                cfg.min_constraints)
     except (D.DataError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):

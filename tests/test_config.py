@@ -30,7 +30,7 @@ def config_error(argv, capsys):
     (["--save_every", "0"], "--save_every 0: must be >= 1"), (["--max_constraints", "0"], "--max_constraints 0: must be >= 1"),
     (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"), (["--model", "nosuchmodel"], "'nosuchmodel': must be toy, smollm2"),
     (["--grad_checkpointing", "maybe"], "--grad_checkpointing/--grad-checkpointing: Truthy value expected"),
-    (["--eval_every", "-1"], "--eval_every -1: must be >= 0"), (["--keywords", "river,,candle"], "non-empty words"),
+    (["--eval_every", "-1"], "--eval_every -1: must be >= 0"), (["--min_constraints", "4"], "must be at most --max_constraints 3"), (["--keywords", "river,,candle"], "non-empty words"),
     (["--resume", "runs/no_such_run"], "--resume runs/no_such_run: no such directory"),
     pytest.param(["--device", "cuda"], "'cuda' asked for, but this torch sees no CUDA device",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"))])

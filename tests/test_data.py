@@ -102,3 +102,12 @@ def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
     p.write_bytes(json.dumps({"task": "ok", "constraints": [NC]}).encode() + b'\n{"task": "caf\xe9"}\n')
     with pytest.raises(D.DataError, match=r"rows.jsonl:2: not UTF-8 \(byte 0xe9 at column 14\)"):
         D.load_instructions(p)
+
+
+def test_the_many_constraint_regime_keeps_the_conflict_rules():
+    """--min_constraints 5 --max_constraints 7: about HIR-16K's 6.2 constraints per IFEval-type row."""
+    rows = D.synthetic_set(300, 0, "train", max_constraints=7, min_constraints=5)
+    counts = [len(i.constraints) for i in rows]
+    assert min(counts) >= 5 and max(counts) == 7 and 5.5 < sum(counts) / len(counts) < 6.5
+    assert all(D.compatible(i.constraints) for i in rows)
+    assert D.synthetic_set(20, 0, "train") == D.synthetic_set(20, 0, "train", min_constraints=1)  # the default is unchanged
