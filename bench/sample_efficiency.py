@@ -44,7 +44,7 @@ for method in args.methods:
         out = os.path.join(args.out, f"{method}_seed{seed}")
         if not os.path.exists(os.path.join(out, f"step_{args.steps:06d}")):
             train.main(["--model", args.model, "--method", method, "--seed", str(seed), "--steps", str(args.steps),
-                        "--eval_every", "10", "--out", out, *args.extra])
+                        "--eval_every", "10", "--out", out, "--overwrite", *args.extra])
         curves[method, seed] = heldout_curve(out)
 
 top = min(max(g for g, _ in c) for c in curves.values())

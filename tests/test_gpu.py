@@ -74,12 +74,13 @@ def test_sampler_is_a_bf16_copy_refreshed_after_every_step(device):
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-@pytest.mark.parametrize("method", ["hir", "grpo", "grpo_cla"])
+@pytest.mark.parametrize("method", ["hir", "grpo", "grpo_cla", "hir --k_per_prompt 6 --adv reinforce_pp --kl_in_reward 0.01 "
+                                                               "--mini_batches 2 --top_p 0.9"])
 def test_the_loop_makes_no_tensor_on_a_default_device(dtype, method):
     """The CPU twin of device discipline. On CUDA, a tensor built without `device=` lands on the CPU
     and meets the GPU tensors later (CLA vs entropy once crashed that way). Here the default device
     is `meta` while the models and data live on the CPU: such a tensor cannot be mixed or read."""
-    cfg = C.parse_config(["--model", "toy", "--device", "cpu", "--dtype", dtype, "--method", method, "--beta", "0.1"])
+    cfg = C.parse_config(["--model", "toy", "--device", "cpu", "--dtype", dtype, "--method", *method.split(), "--beta", "0.1"])
     policy, tok = load_model("toy")
     sampler, ref = T.make_sampler(cfg, policy), copy.deepcopy(policy)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
@@ -89,6 +90,7 @@ def test_the_loop_makes_no_tensor_on_a_default_device(dtype, method):
     with torch.device("meta"):  # the default device, for this block only
         T.train_step(cfg, 1, policy, sampler, ref, tok, optimizer, instructions, stats)
     assert stats["skipped_updates"] == 0 and stats["generated"] >= 4 * cfg.n
+    assert cfg.k_per_prompt < 6 or stats["topups"] == 1  # the released top-up ran under the meta default too
 
 
 @pytest.mark.parametrize("device", DEVICES)
