@@ -114,11 +114,12 @@ def make_replays(cfg, step, policy, sampler, tok, rollout, instructions, verdict
     n_prompts = DP.sum_all(len(instructions))  # the whole step's B
     budget = max(0, int(round(k * n_prompts)))
     pool, pool_verdicts, pool_old = rollout, verdicts, old_logp
-    for rnd in range(cfg.topup + 1 if cfg.topup_mode == "sources" else 1):
+    rounds = cfg.topup if cfg.topup_mode == "sources" else 0  # released: train_step has topped up already
+    for rnd in range(rounds + 1):
         clas = verdict_tensors(pool_verdicts, pool.response_ids.device)[1]
         is_cand = RP.candidates(clas)
         n_cand = DP.sum_all(int(is_cand.sum()))
-        if rnd == cfg.topup or n_cand >= budget or cfg.topup_mode != "sources":
+        if rnd == rounds or n_cand >= budget:
             break
         stats["topups"] += 1  # not enough near-misses: sample more responses per prompt (replay sources only)
         extra = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step, "topup", rnd), first=first)
