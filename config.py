@@ -19,7 +19,7 @@ from typing import Literal
 
 from transformers import HfArgumentParser
 
-from constraints import KNOWN_IDS
+from constraints import KNOWN_IDS, SAMPLERS
 from data import synthetic_set
 from models import resolve_device, resolve_dtype
 
@@ -47,7 +47,7 @@ class Config:
     min_constraints: int = field(default=1, metadata={"help": "synthetic instructions carry at least this many "
                                                               "constraints (the paper's regime: about 6, e.g. 5..7)"})
     max_constraints: int = field(default=3, metadata={"help": "synthetic instructions carry at most this many constraints"})
-    constraint_ids: str = field(default="", metadata={"help": "comma-separated ids for synthetic data; empty = all 25"})
+    constraint_ids: str = field(default="", metadata={"help": "comma-separated ids for synthetic data (IFEval's, or IFBench's sampled ones); empty = IFEval's 25"})
     keywords: str = field(default="", metadata={"help": "comma-separated keyword pool for synthetic data; empty = constraints.WORDS"})
     k_per_prompt: float = field(default=2.0, metadata={"help": "replays per prompt on average (budget = k * B)"})
     select: Literal["global", "group", "random"] = field(default="global", metadata={"help": "replay selection: global | group | random"})
@@ -186,7 +186,8 @@ _RULES = {  # field: (test, what it must be)
     "log_every": (lambda v: v >= 1, ">= 1"), "eval_every": (lambda v: v >= 0, ">= 0 (0 = never)"),
     "eval_size": (lambda v: v >= 1, ">= 1"), "eval_temperature": (lambda v: v > 0, "> 0"),
     "save_every": (lambda v: v >= 1, ">= 1 (the last step is saved anyway)"),
-    "constraint_ids": (lambda v: all(c in KNOWN_IDS for c in v.split(",") if c), "known ids: " + ", ".join(KNOWN_IDS)),
+    "constraint_ids": (lambda v: all(c in SAMPLERS for c in v.split(",") if c),
+                       "ids that can be sampled: " + ", ".join(sorted(SAMPLERS))),
     "keywords": (lambda v: all(w.strip() for w in v.split(",")) if v else True, "comma-separated non-empty words"),
 }
 

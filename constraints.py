@@ -16,15 +16,18 @@ tests/test_constraints.py checks each scan against the official regex on random 
 
 `Instruction.rewrite(keep)` is HiR's REWRITE: same task, same template, only the kept constraints.
 """
+import inspect
 import json
 import random
 import re
 from dataclasses import dataclass, field
 
+import ifbench
+from wording import END_PHRASES, IFBENCH_PHRASES, LANGUAGE_NAMES, PHRASES, SAMPLERS, WORDS  # noqa: F401
+
 from textstats import (capital_words, count_bullets, count_highlights, count_placeholders,
                        count_sentences, count_words, detect_language, has_title)
-
-RELATIONS = ("less than", "at least")
+from wording import RELATIONS  # ("less than", "at least")
 
 
 def _compare(count, relation, n):
@@ -125,7 +128,10 @@ CHECKS = {
         t.strip().strip('"').lower().endswith(end_phrase.strip().lower()),
     "startend:quotation": lambda t: len(t.strip()) > 1 and t.strip()[0] == t.strip()[-1] == '"',
 }
-KNOWN_IDS = sorted(CHECKS)
+KNOWN_IDS = sorted(CHECKS)  # IFEval's 25: the default for synthetic data
+IFBENCH_IDS = ifbench.IDS    # IFBench's 58 (ifbench.py), verified alike
+CHECKS |= ifbench.CHECKS
+ALL_IDS = sorted(CHECKS)
 
 # kwargs each id takes (IFEval's names) and the Python type each must have
 KWARG_TYPES = {"capital_frequency": int, "capital_relation": str, "prompt_to_repeat": str,
@@ -134,7 +140,11 @@ KWARG_TYPES = {"capital_frequency": int, "capital_relation": str, "prompt_to_rep
                "forbidden_words": list, "keyword": str, "frequency": int, "relation": str,
                "letter": str, "let_frequency": int, "let_relation": str, "language": str,
                "num_paragraphs": int, "nth_paragraph": int, "first_word": str, "num_sentences": int,
-               "num_words": int, "end_phrase": str}
+               "num_words": int, "end_phrase": str,
+               # IFBench's
+               "small_n": int, "N": int, "min_words": int, "max_words": int, "percentage": (int, float),
+               "reference_text": str, "sep": str, "options": str, "word": str, "n": int, "m": int,
+               "n_start": int, "n_end": int, **{f"keyword{i}": str for i in range(1, 6)}}
 
 
 COUNTS = {"capital_frequency", "num_placeholders", "num_sections", "num_bullets", "num_highlights", "frequency",
@@ -180,14 +190,17 @@ class Constraint:
 
     def __post_init__(self):
         if self.id not in CHECKS:
-            raise ValueError(f"unknown instruction id {self.id!r}; known ids: {', '.join(KNOWN_IDS)}")
-        kwargs = {k: v for k, v in (self.kwargs or {}).items() if v is not None}
-        expected = set(CHECKS[self.id].__code__.co_varnames[1:CHECKS[self.id].__code__.co_argcount])
+            raise ValueError(f"unknown instruction id {self.id!r}; known ids: {', '.join(ALL_IDS)}")
+        # null kwargs are dropped (IFBench pads every row with them); 5.0 is 5 where a count is meant
+        kwargs = {k: int(v) if KWARG_TYPES.get(k) is int and isinstance(v, float) and v.is_integer() else v
+                  for k, v in (self.kwargs or {}).items() if v is not None}
+        expected = set(list(inspect.signature(CHECKS[self.id]).parameters)[1:])
         if set(kwargs) != expected:
             raise ValueError(f"{self.id}: kwargs must be {sorted(expected)}, got {sorted(kwargs)}")
         for k, v in kwargs.items():
             if not isinstance(v, KWARG_TYPES[k]) or isinstance(v, bool):
-                raise ValueError(f"{self.id}: kwarg {k!r} must be {KWARG_TYPES[k].__name__}, got {v!r}")
+                kind = getattr(KWARG_TYPES[k], "__name__", "number")
+                raise ValueError(f"{self.id}: kwarg {k!r} must be {kind}, got {v!r}")
         if kwargs.get("relation", kwargs.get("let_relation", kwargs.get("capital_relation", "at least"))) not in RELATIONS:
             raise ValueError(f"{self.id}: relation must be one of {RELATIONS}, got {kwargs}")
         for k, v in kwargs.items():
@@ -209,7 +222,7 @@ class Constraint:
         one without an rng, a seeded random one with it)."""
         if self.text:
             return self.text
-        phrases = PHRASES[self.id]
+        phrases = PHRASES.get(self.id) or IFBENCH_PHRASES[self.id]
         phrase = phrases[rng.randrange(len(phrases))] if rng else phrases[0]
         kw = {k: (", ".join(f'"{w}"' for w in v) if isinstance(v, list) else v) for k, v in self.kwargs.items()}
         if "language" in kw:
@@ -220,6 +233,9 @@ class Constraint:
     def sample(cls, id: str, rng: random.Random, task: str = "", words=None) -> "Constraint":
         """A random valid instance of constraint `id` (kwargs from SAMPLERS), for synthetic data;
         keywords are drawn from `words` (default: WORDS)."""
+        if id not in SAMPLERS:
+            raise ValueError(f"{id}: not sampled for synthetic data (it needs a fixed task or reference text); "
+                             f"sampled ids: {', '.join(sorted(SAMPLERS))}")
         return cls(id, SAMPLERS[id](rng, task, list(words or WORDS)))
 
     def to_dict(self):
@@ -291,97 +307,3 @@ def ila(verdicts):
 
 def cla(verdicts):
     return sum(verdicts) / len(verdicts) if verdicts else 1.0
-
-
-# ----------------------------------------------------------------------------- wording and sampling
-WORDS = ["river", "lantern", "garden", "engine", "harvest", "mirror", "winter", "market", "signal",
-         "bridge", "candle", "forest", "ticket", "planet", "window", "silver", "thunder", "pocket",
-         "castle", "journey", "coffee", "orbit", "meadow", "letter", "anchor", "puzzle", "shadow",
-         "velvet", "harbor", "compass", "ladder", "melody", "pepper", "rocket", "tunnel", "violet"]
-END_PHRASES = ["Is there anything else I can help with?", "Let me know if you have additional questions.",
-               "That is all.", "Thank you for reading.", "Any other questions?"]
-LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
-                  "pt": "Portuguese", "ru": "Russian", "hi": "Hindi", "ko": "Korean", "ja": "Japanese",
-                  "vi": "Vietnamese", "sw": "Swahili", "ar": "Arabic", "fa": "Persian", "bg": "Bulgarian"}
-
-PHRASES = {
-    "change_case:capital_word_frequency": [
-        "Use words in all capital letters {capital_relation} {capital_frequency} times",
-        "The response should contain {capital_relation} {capital_frequency} words written entirely in capitals"],
-    "change_case:english_capital": ["Your entire response should be in English, and in all capital letters",
-                                    "Write everything in English using only CAPITAL LETTERS"],
-    "change_case:english_lowercase": ["Your entire response should be in English, and in all lowercase letters; no capital letters are allowed",
-                                      "Write only in lowercase English letters"],
-    "combination:repeat_prompt": ["First repeat the request word for word without change, then give your answer"],
-    "combination:two_responses": ["Give two different responses, separated by 6 asterisk symbols: ******",
-                                  "Write two distinct answers and separate them with ******"],
-    "detectable_content:number_placeholders": ["Include at least {num_placeholders} placeholders in square brackets, such as [address]",
-                                               "Use at least {num_placeholders} placeholders written like [name]"],
-    "detectable_content:postscript": ["At the end of your response, add a postscript starting with {postscript_marker}",
-                                      "End with a postscript that begins with {postscript_marker}"],
-    "detectable_format:constrained_response": ['Answer with one of the following options: "My answer is yes.", "My answer is no.", "My answer is maybe."'],
-    "detectable_format:json_format": ["Wrap your entire output in JSON format; you may use markdown ticks such as ```",
-                                      "The whole response must be valid JSON"],
-    "detectable_format:multiple_sections": ["Your response must have {num_sections} sections; mark the beginning of each with {section_spliter} X",
-                                            "Split the answer into {num_sections} sections, each starting with {section_spliter} X"],
-    "detectable_format:number_bullet_lists": ["Your answer must contain exactly {num_bullets} bullet points, using markdown bullets such as: * This is a point",
-                                              "Use exactly {num_bullets} markdown bullet points"],
-    "detectable_format:number_highlighted_sections": ["Highlight at least {num_highlights} sections with markdown, i.e. *highlighted section*",
-                                                      "Mark at least {num_highlights} parts of the answer as *highlighted*"],
-    "detectable_format:title": ["Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>",
-                                "Give the response a title in double angular brackets, like <<title>>"],
-    "keywords:existence": ["Include the keywords {keywords} in the response", "Make sure to use the words {keywords}"],
-    "keywords:forbidden_words": ["Do not include the keywords {forbidden_words} in the response",
-                                 "Never use the words {forbidden_words}"],
-    "keywords:frequency": ['The word "{keyword}" should appear {relation} {frequency} times',
-                           'Use the word "{keyword}" {relation} {frequency} times'],
-    "keywords:letter_frequency": ['The letter "{letter}" should appear {let_relation} {let_frequency} times',
-                                  'Use the letter "{letter}" {let_relation} {let_frequency} times in your response'],
-    "language:response_language": ["Your entire response should be in {language}, no other language is allowed",
-                                   "Answer only in {language}"],
-    "length_constraints:nth_paragraph_first_word": [
-        "There should be {num_paragraphs} paragraphs, separated by two new lines; paragraph {nth_paragraph} must start with the word {first_word}"],
-    "length_constraints:number_paragraphs": ["There should be {num_paragraphs} paragraphs, separated by the markdown divider: ***",
-                                             "Write {num_paragraphs} paragraphs and put *** between them"],
-    "length_constraints:number_sentences": ["Your response should contain {relation} {num_sentences} sentences",
-                                            "Answer with {relation} {num_sentences} sentences"],
-    "length_constraints:number_words": ["Answer with {relation} {num_words} words", "Your response should be {relation} {num_words} words long"],
-    "punctuation:no_comma": ["Do not use any commas in your response", "Your entire response must not contain a comma",
-                             "Avoid commas completely"],
-    "startend:end_checker": ['Finish your response with this exact phrase "{end_phrase}", and no other words after it',
-                             'End your answer with the exact phrase "{end_phrase}"'],
-    "startend:quotation": ["Wrap your entire response with double quotation marks",
-                           "Put the whole answer inside double quotes"],
-}
-
-_rel = lambda rng: rng.choice(RELATIONS)  # noqa: E731
-SAMPLERS = {  # (rng, task, keyword pool) -> kwargs; ranges a short answer can meet
-    "change_case:capital_word_frequency": lambda r, t, w: {"capital_frequency": r.randint(1, 10), "capital_relation": _rel(r)},
-    "change_case:english_capital": lambda r, t, w: {},
-    "change_case:english_lowercase": lambda r, t, w: {},
-    "combination:repeat_prompt": lambda r, t, w: {"prompt_to_repeat": t},
-    "combination:two_responses": lambda r, t, w: {},
-    "detectable_content:number_placeholders": lambda r, t, w: {"num_placeholders": r.randint(1, 4)},
-    "detectable_content:postscript": lambda r, t, w: {"postscript_marker": r.choice(["P.S.", "P.P.S"])},
-    "detectable_format:constrained_response": lambda r, t, w: {},
-    "detectable_format:json_format": lambda r, t, w: {},
-    "detectable_format:multiple_sections": lambda r, t, w: {"section_spliter": r.choice(["Section", "SECTION", "PART"]),
-                                                         "num_sections": r.randint(2, 5)},
-    "detectable_format:number_bullet_lists": lambda r, t, w: {"num_bullets": r.randint(1, 5)},
-    "detectable_format:number_highlighted_sections": lambda r, t, w: {"num_highlights": r.randint(1, 4)},
-    "detectable_format:title": lambda r, t, w: {},
-    "keywords:existence": lambda r, t, w: {"keywords": r.sample(w, r.randint(1, min(2, len(w))))},
-    "keywords:forbidden_words": lambda r, t, w: {"forbidden_words": r.sample(w, r.randint(1, min(3, len(w))))},
-    "keywords:frequency": lambda r, t, w: {"keyword": r.choice(w), "frequency": r.randint(1, 4), "relation": _rel(r)},
-    "keywords:letter_frequency": lambda r, t, w: {"letter": r.choice("abcdefghijklmnopqrstuvwxyz"),
-                                               "let_frequency": r.randint(1, 12), "let_relation": _rel(r)},
-    "language:response_language": lambda r, t, w: {"language": r.choice(sorted(LANGUAGE_NAMES))},
-    "length_constraints:nth_paragraph_first_word": lambda r, t, w: (lambda n: {
-        "num_paragraphs": n, "nth_paragraph": r.randint(1, n), "first_word": r.choice(w)})(r.randint(2, 4)),
-    "length_constraints:number_paragraphs": lambda r, t, w: {"num_paragraphs": r.randint(2, 5)},
-    "length_constraints:number_sentences": lambda r, t, w: {"num_sentences": r.randint(2, 10), "relation": _rel(r)},
-    "length_constraints:number_words": lambda r, t, w: {"num_words": r.choice([10, 20, 50, 100, 200, 300]), "relation": _rel(r)},
-    "punctuation:no_comma": lambda r, t, w: {},
-    "startend:end_checker": lambda r, t, w: {"end_phrase": r.choice(END_PHRASES)},
-    "startend:quotation": lambda r, t, w: {},
-}

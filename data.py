@@ -6,8 +6,12 @@ Row formats, detected per line:
   * ours:    {"id", "task", "constraints": [{"id", "kwargs", "text"?}], "template"}
   * IFEval:  {"key", "prompt", "instruction_id_list", "kwargs"}  (evaluation only: a fixed prompt
              cannot be rewritten, so HiR cannot replay it)
-  * HIR-16K: {"question", "criteria": [texts], "ground_truth": {"instruction_id_list", "kwargs"},
-             "q_type"}  (type1 rows; the criteria texts become the constraints' wording)
+  * HIR-16K: {"question", "criteria": [texts], "ground_truth": {"instruction_id_list", "kwargs"} (or that
+             object as a JSON string), "q_type"}. q_type is the template (type1..type6, as the released
+             trainer's rewrite renders it); the criteria texts become the constraints' wording. type1 rows
+             carry IFEval ids, type2 rows IFBench ids (nulls dropped, 5.0 read as 5), e.g.
+             {"question": "Describe a sunrise.", "q_type": "type3", "criteria": ["Include exactly 2 numbers."],
+              "ground_truth": "{\"instruction_id_list\": [\"count:numbers\"], \"kwargs\": [{\"N\": 2.0}]}"}
 A bad row fails with `file:line: field: problem`, never silently.
 
 The synthetic generator composes 1..k sampled constraints onto a task from TASKS, skipping any

@@ -146,30 +146,47 @@ def count_sentences(text, stop_at=None, piece_size=2000):
     answer is known (`stop_at`), and let repetitive text reuse pieces it has counted.
     """
     total = 0
-    for i, piece in enumerate(_sentence_pieces(text, piece_size)):
-        keep = len(piece) <= 4 * piece_size  # a long piece (no cut found) is not worth caching
-        count = _punkt_count(piece) if keep else _punkt_count.__wrapped__(piece)
-        total += count - (i > 0)  # the sentence across a cut is counted in both pieces
+    for i, (_, spans) in enumerate(_piece_spans(text, piece_size)):
+        total += len(spans) - (i > 0)  # the sentence across a cut is counted in both pieces
         if stop_at is not None and total >= stop_at:
             break  # every later piece adds at least 0, so the comparison is decided
     return total
+
+
+def split_sentences(text, piece_size=2000):
+    """nltk.sent_tokenize(text) (English Punkt), piece by piece as in count_sentences: the last
+    sentence of a piece and the first of the next are one sentence, cut in two."""
+    spans = []
+    for start, local in _piece_spans(text, piece_size):
+        local = [(start + s, start + e) for s, e in local]
+        if spans and local:
+            spans[-1], local = (spans[-1][0], local[0][1]), local[1:]
+        spans += local
+    return [text[s:e] for s, e in spans]
+
+
+def _piece_spans(text, size):
+    """Yield (offset, Punkt's sentence spans) for each piece (short pieces are cached)."""
+    for start, piece in _sentence_pieces(text, size):
+        keep = len(piece) <= 4 * size  # a long piece (no cut found) is not worth caching
+        yield start, (_punkt_spans(piece) if keep else _punkt_spans.__wrapped__(piece))
 
 
 _GAP = re.compile(r"(?<=\w)[ \t\n\r\x0b\x0c]+(?=\w)")  # a safe cut: see count_sentences
 
 
 def _sentence_pieces(text, size):
-    """Cut at the first safe gap starting `size` or more characters into each piece."""
+    """(offset, piece) pieces, cut at the first safe gap starting `size` or more characters in."""
     pieces, start = [], 0
     while (m := _GAP.search(text, start + size)) is not None:
-        pieces.append(text[start:m.start()])
+        pieces.append((start, text[start:m.start()]))
         start = m.end()
-    return pieces + [text[start:]]
+    return pieces + [(start, text[start:])]
 
 
 @functools.lru_cache(maxsize=1024)  # repetitive text repeats its pieces (only short ones are kept)
-def _punkt_count(text):
-    """len(Punkt's sentences of `text`): find the candidate marks, ask each, count the spans."""
+def _punkt_spans(text):
+    """Punkt's sentence spans of `text`: find the candidate marks, ask each, form the spans."""
     P = _punkt()
     plain = P.plain.findall(text)
     if len(plain) == sum(1 for _ in P.candidates(text)):
@@ -179,13 +196,13 @@ def _punkt_count(text):
         breaks = [] if not any(verdicts) else [
             (m.end(), m.start(4) if m.group(4) else m.end())
             for m, brk in zip(P.plain.finditer(text), verdicts) if brk]
-        return _count_spans(text, breaks, P)
+        return _spans(text, breaks, P)
     breaks = []
     for m, word_start in _candidates(text, P):
         if _mark_breaks(text, m, word_start, P):
             next_start = m.start("next_tok")  # -1 when punctuation, not a space, follows the mark
             breaks.append((m.end(), next_start if next_start >= 0 else m.end()))
-    return _count_spans(text, breaks, P)
+    return _spans(text, breaks, P)
 
 
 _ASCII_SPACE = " \t\n\r\x0b\x0c"  # the backward search for a candidate's word knows only these
@@ -357,7 +374,7 @@ def _second_pass(brk, abbr, initial, kind, next_kind, upper, lower, never_starts
     return brk
 
 
-def _count_spans(text, breaks, P):
+def _spans(text, breaks, P):
     """Sentences from the accepted breaks, as Punkt's tokenize() forms them: a span of only marks
     ("!" after "Wow!!") joins the one before, and a closing quote or bracket that starts a span moves
     to the one before (a span left empty by that is no sentence)."""
@@ -374,10 +391,13 @@ def _count_spans(text, breaks, P):
             merged[-1] = (merged[-1][0], e)
         else:
             merged.append((s, e))
-    count, shift = 0, 0
+    out, shift = [], 0
     for i, (s, e) in enumerate(merged):
         following = merged[i + 1] if i + 1 < len(merged) else None
         m = following and P.realign.match(text[following[0]:following[1]])
-        count += bool(m) or s + shift < e
+        if m:
+            out.append((s + shift, following[0] + len(m.group(0).rstrip())))
+        elif s + shift < e:
+            out.append((s + shift, e))
         shift = m.end() if m else 0
-    return count
+    return tuple(out)

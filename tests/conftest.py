@@ -6,10 +6,13 @@ import pytest
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
 IFEVAL = SHARED / "ifeval"
+IFBENCH = SHARED / "ifbench"
+if (SHARED / "nltk_data").is_dir():  # NLTK's POS tagger and stop words, for the IFBench checks
+    os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
 
 
-def need_shared(name):
-    path = IFEVAL / name
+def need_shared(name, folder=IFEVAL):
+    path = folder / name
     if not path.exists():
         pytest.skip(f"reference data {path} is absent (see ../shared/README.md)")
     return path

@@ -26,7 +26,7 @@ def config_error(argv, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--lr", "-1"], "--lr -1.0: must be > 0 (AdamW learning rate)"), (["--method", "ppo"], "invalid choice: 'ppo'"),
     (["--steps", "ten"], "--steps: invalid int value: 'ten' (optimizer steps"), (["--nope", "1"], "unrecognized arguments: --nope"),
-    (["--constraint_ids", "punctuation:no_colon"], "known ids"), (["--lr"], "--lr: expected one argument"),
+    (["--constraint_ids", "punctuation:no_colon"], "ids that can be sampled"), (["--lr"], "--lr: expected one argument"),
     (["--save_every", "0"], "--save_every 0: must be >= 1"), (["--max_constraints", "0"], "--max_constraints 0: must be >= 1"),
     (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"), (["--model", "nosuchmodel"], "'nosuchmodel': must be toy, smollm2"),
     (["--grad_checkpointing", "maybe"], "--grad_checkpointing/--grad-checkpointing: Truthy value expected"),

@@ -50,14 +50,23 @@ def test_known_corners():
     assert T.has_title("x <<a>> y >>") and not T.has_title("<<>>")
 
 
-def _punkt_count(t):  # the reference: Punkt over the whole text at once
-    return len(T._punkt().tokenizer.tokenize(t))
+def _punkt_sents(t):  # the reference: Punkt over the whole text at once
+    return T._punkt().tokenizer.tokenize(t)
+
+
+def _punkt_count(t):
+    return len(_punkt_sents(t))
+
+
+def _our_sents(t):  # one piece: the spans our pass forms, as text
+    return [t[s:e] for s, e in T._punkt_spans(t)]
 
 
 def test_sentence_pieces_do_not_change_the_count():
     long = " ".join(f"Sentence number {i} talks about Mr. Smith and the U.S. economy." for i in range(400))
     assert len(T._sentence_pieces(long, 2000)) > 3
     assert T.count_sentences(long) == _punkt_count(long) == 400
+    assert T.split_sentences(long) == _punkt_sents(long)
     assert T.count_sentences(long, stop_at=5) >= 5
 
 
@@ -66,6 +75,7 @@ def test_sentence_count_equals_whole_text_punkt_on_ifeval_responses():
     for line in open(path):
         r = json.loads(line)["response"]
         assert T.count_sentences(r) == _punkt_count(r)
+        assert T.split_sentences(r) == _punkt_sents(r)
 
 
 @settings(max_examples=150, deadline=None)
@@ -104,7 +114,7 @@ def test_every_punkt_rule_equals_the_package_on_all_word_pairs():
     for tok in marked:
         for nxt in following:
             t = f"{tok} {nxt}"
-            assert T._punkt_count(t) == _punkt_count(t), repr(t)
+            assert _our_sents(t) == _punkt_sents(t), repr(t)
 
 
 def test_plain_contexts_tokenize_as_punkt_does():
@@ -121,7 +131,7 @@ def test_plain_contexts_tokenize_as_punkt_does():
 @given(st.sampled_from(PUNKT_SPACES + [""]), st.lists(punkt_atom, max_size=25))
 def test_our_punkt_count_equals_the_package(lead, atoms):
     t = lead + _punkt_text(atoms)
-    assert T._punkt_count(t) == _punkt_count(t), repr(t)
+    assert _our_sents(t) == _punkt_sents(t), repr(t)
 
 
 @settings(max_examples=500, deadline=None)
@@ -132,7 +142,7 @@ def test_our_punkt_count_equals_the_package(lead, atoms):
                 max_size=40))
 def test_our_punkt_count_equals_the_package_on_plain_text(atoms):
     t = "".join(a + w + b for a, w, b in atoms)  # mostly the no-tokenizer path
-    assert T._punkt_count(t) == _punkt_count(t), repr(t)
+    assert _our_sents(t) == _punkt_sents(t), repr(t)
 
 
 def test_pieces_are_cut_only_at_spaces_punkt_sees():
@@ -149,6 +159,7 @@ def test_counting_in_pieces_equals_punkt_on_the_whole_text(atoms, piece_size):
     # sentence right before a cut ('post. "' then "And") once made the pieces miss a sentence
     t = _punkt_text(atoms) + ' the end. "\nAnd then'
     assert T.count_sentences(t, piece_size=piece_size) == _punkt_count(t), repr(t)
+    assert T.split_sentences(t, piece_size=piece_size) == _punkt_sents(t), repr(t)
 
 
 @settings(max_examples=400, deadline=None)
