@@ -13,17 +13,20 @@ Three ideas, each a few lines below:
    in a CUDA graph and replayed for every token: the CPU launches one graph instead of hundreds of
    small kernels, which is what limits a 135M model at batch 48. If capture fails (for example a
    transformers version whose mask code synchronizes), it falls back to eager steps, with a warning.
-The loop stops as soon as every row has emitted EOS. Finished rows are not compacted out: that
-would change shapes and break the captured graph; they cost one masked token each per step.
-Sampling (temperature, top-p) and the behaviour log-probs use rollout.sample_token, so both
-engines draw from the same distribution.
+4. Compaction. Rows finish at different times (responses of 20 to 256 tokens), and a finished row
+   decoded on costs as much as a live one. Once the live rows fit half the batch, the cache, mask and
+   positions are cut to those rows (a bucket of size B/2, B/4, ...), and a graph is captured for the
+   new shape. Every row samples from its own uniform per step (rollout.row_uniforms), so compacting
+   never changes a row's tokens: tests/test_fast_rollout.py checks it token for token in float64.
+The loop stops as soon as every row has emitted EOS. Sampling (temperature, top-p) and the behaviour
+log-probs use rollout.sample_token, so both engines draw from the same distribution.
 """
 import warnings
 
 import torch
 from transformers import StaticCache
 
-from rollout import cat_right_padded, forward, position_ids_from, sample_token
+from rollout import cat_right_padded, forward, position_ids_from, row_uniforms, sample_token
 
 
 def _kv(cache):
@@ -88,8 +91,26 @@ def _restore(cache, lengths):
         layer.cumulative_length.copy_(length)
 
 
+def _compact(cache, mask, rows):
+    """Keep only `rows` (an index tensor) of the static cache and the mask: finished rows stop costing.
+    Returns the new mask; the cache's layers are cut in place."""
+    for layer in cache.layers:
+        layer.keys, layer.values = layer.keys[rows], layer.values[rows]
+        layer.batch_size = len(rows)
+    return mask[rows]
+
+
+def _bucket(live, size):
+    """The batch to decode `live` unfinished rows in: the largest power-of-two fraction of `size` that
+    holds them, so CUDA graphs are captured for a handful of shapes (size, size/2, size/4, ...)."""
+    while size % 2 == 0 and size // 2 >= live:
+        size //= 2
+    return size
+
+
 @torch.no_grad()
-def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id):
+def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id,
+                   compact=True):
     G, P = ids.shape
     B, L = G * n, P + max_new_tokens
     pos = position_ids_from(mask)                                   # (G, P)
@@ -98,29 +119,41 @@ def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, gene
     cache = _static_cache_from_prefill(model, prefill, n, L)        # 2. static, n rows per group
     full_mask = torch.zeros(B, L, dtype=mask.dtype, device=ids.device)
     full_mask[:, :P] = mask.repeat_interleave(n, 0)
-    step = _decode_step(model, cache, full_mask, use_graph=ids.device.type == "cuda")  # 3.
-    logits = logits[:, -1].repeat_interleave(n, 0)                  # (B, V) shared first distribution
-    pos = pos[:, -1:].repeat_interleave(n, 0)                       # (B, 1)
+    use_graph = ids.device.type == "cuda"
+    step = _decode_step(model, cache, full_mask, use_graph)         # 3.
+    logits = logits[:, -1].repeat_interleave(n, 0)                  # (b, V) shared first distribution
+    pos = pos[:, -1:].repeat_interleave(n, 0)                       # (b, 1)
+    rows = torch.arange(B, device=ids.device)                       # (b,) the output row of each decoding row
     done = torch.zeros(B, dtype=torch.bool, device=ids.device)
-    tokens, logps, ents = [], [], []
+    tokens = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=ids.device)
+    dtype = torch.promote_types(logits.dtype, torch.float32)        # what sample_token returns
+    logps, ents = (torch.zeros(B, max_new_tokens, dtype=dtype, device=ids.device) for _ in range(2))
     for t in range(max_new_tokens):
-        tok, lp, ent = sample_token(logits, temperature, top_p, generator)
+        u = row_uniforms(B, generator, ids.device)[rows]            # every row's own draw, compacted or not
+        tok, lp, ent = sample_token(logits, temperature, top_p, u)
         tok = tok.masked_fill(done, pad_id)
-        tokens.append(tok), logps.append(lp), ents.append(ent)
+        tokens[rows, t], logps[rows, t], ents[rows, t] = tok, lp, ent
         done |= torch.isin(tok, eos_ids)
         if t == max_new_tokens - 1 or done.all():
             break
+        # 4. compaction: once the unfinished rows fit a smaller bucket, decode only those (plus a few finished
+        # ones to fill the bucket); one host sync per step, the one done.all() already costs
+        live = int((~done).sum())
+        if compact and _bucket(live, len(rows)) < len(rows):
+            keep = torch.cat([(~done).nonzero()[:, 0], done.nonzero()[:, 0]])[:_bucket(live, len(rows))]
+            full_mask, rows, done, pos, tok = _compact(cache, full_mask, keep), rows[keep], done[keep], pos[keep], tok[keep]
+            step = _decode_step(model, cache, full_mask, use_graph)
         full_mask[:, P + t] = 1
         pos = pos + 1
         logits = step(tok, pos)
-    return torch.stack(tokens, 1), torch.stack(logps, 1), torch.stack(ents, 1)
+    return tokens[:, :t + 1], logps[:, :t + 1], ents[:, :t + 1]
 
 
 def decode_fast(model, ids, mask, n, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id,
-                micro_batch=64):
+                micro_batch=64, compact=True):
     """(G, P) prompts -> (G * n, R) tokens, log-probs, entropies; rows grouped by prompt.
     Micro-batches hold whole groups (micro_batch // n prompts each)."""
     per_call = max(1, micro_batch // n)
     parts = [_decode_groups(model, ids[i:i + per_call], mask[i:i + per_call], n, max_new_tokens, temperature,
-                            top_p, generator, eos_ids, pad_id) for i in range(0, ids.shape[0], per_call)]
+                            top_p, generator, eos_ids, pad_id, compact) for i in range(0, ids.shape[0], per_call)]
     return tuple(cat_right_padded([p[k] for p in parts], fill) for k, fill in enumerate([pad_id, 0.0, 0.0]))

@@ -91,15 +91,25 @@ def sampling_logprobs(logits, temperature=1.0, top_p=1.0):
     return logits.log_softmax(-1)
 
 
-def sample_token(logits, temperature, top_p, generator):
-    """Draw one token per row: (b,) tokens, their log-probs, and the distribution's entropy.
-    Temperature 0 is greedy decoding: the argmax, drawn with probability 1 (log-prob 0, entropy 0)."""
+def row_uniforms(b, generator, device):
+    """(b,) uniforms in [0, 1), one per row per decode step. Each row draws its token from its own
+    uniform (inverse CDF), so a row's sample never depends on which other rows are still decoding:
+    the fast engine can drop finished rows (compaction) and every row keeps its tokens."""
+    return torch.rand(b, generator=generator, device=device, dtype=torch.float64)
+
+
+def sample_token(logits, temperature, top_p, u):
+    """Draw one token per row with uniforms `u` (b,): (b,) tokens, their log-probs, and the
+    distribution's entropy. Temperature 0 is greedy decoding: the argmax, drawn with probability 1
+    (log-prob 0, entropy 0)."""
     if temperature == 0:
-        zeros = torch.zeros(logits.shape[0], device=logits.device)
+        zeros = torch.zeros(logits.shape[0], device=logits.device, dtype=torch.promote_types(logits.dtype, torch.float32))
         return logits.argmax(-1), zeros, zeros
     logp = sampling_logprobs(logits, temperature, top_p)          # (b, V)
     probs = logp.exp()
-    tok = torch.multinomial(probs, 1, generator=generator)        # (b, 1)
+    cdf = probs.double().cumsum(-1)                               # (b, V); float64: exact enough at V = 150k
+    # the first token whose CDF exceeds u * total: never a token of probability 0 (its CDF equals the one before)
+    tok = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp(max=logits.shape[-1] - 1)
     entropy = -(probs * logp.clamp(min=-1e30)).sum(-1)            # clamp: 0 * -inf is nan
     return tok[:, 0], logp.gather(-1, tok)[:, 0], entropy
 
@@ -130,7 +140,7 @@ def decode_hf(model, ids, mask, max_new_tokens, temperature, top_p, generator, e
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     tokens, logps, ents = [], [], []
     for _ in range(max_new_tokens):
-        tok, lp, ent = sample_token(logits[:, -1], temperature, top_p, generator)
+        tok, lp, ent = sample_token(logits[:, -1], temperature, top_p, row_uniforms(len(ids), generator, ids.device))
         tok = tok.masked_fill(done, pad_id)  # finished rows keep decoding pads (masked out later)
         tokens.append(tok), logps.append(lp), ents.append(ent)
         done |= torch.isin(tok, eos_ids)

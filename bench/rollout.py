@@ -4,9 +4,15 @@
     python bench/rollout.py --model smollm2-shape   # random-init SmolLM2-135M shape
     python bench/rollout.py --device cuda --model smollm2-shape --dtype bf16 --batch 48 384 --prompt-len 128 --new 256
 
+    python bench/rollout.py --real --model smollm2 --device cuda --dtype bf16 --batch 48 384 --new 256
+
 Forced length: every engine decodes exactly --new tokens per row (EOS disabled), so tokens/s are
 comparable. With --useful, a second table decodes with EOS enabled on a model whose rows stop at
 mixed lengths, and counts only tokens up to each row's EOS ("useful" tokens/s).
+With --real, the real workload: the model's own weights and tokenizer (toy, smollm2, a folder), real
+prompts (the IFEval prompts in ../shared/ifeval, else our synthetic instructions) in the chat
+template, EOS on, temperature 1.0. It reports useful tok/s (tokens up to each row's EOS) and the time
+to the last token per engine, the fast engine with and without compaction side by side.
 """
 import argparse
 import os
@@ -32,6 +38,7 @@ ap.add_argument("--engines", nargs="+", default=["generate", "hf", "fast"],
 ap.add_argument("--useful", action="store_true",
                 help="mixed lengths: row i stops after L_i ~ lognormal(mean ~70) tokens, capped at --new; every "
                      "engine decodes until the longest row ends (none compacts), and only sum(L_i) tokens count")
+ap.add_argument("--real", action="store_true", help="the real workload (see above): real weights, prompts, EOS")
 ap.add_argument("--threads", type=int, default=1)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
@@ -84,6 +91,52 @@ def weight_read_floor(B):
     return B / (param_bytes / bandwidth), bandwidth
 
 
+def real_workload():
+    """Useful tok/s and time to the last token on real prompts, EOS on, temperature 1.0."""
+    import json
+    from fast_rollout import decode_fast
+    model, tok = load_model(args.model, dtype=dtype, device=args.device)
+    model.eval()
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "ifeval", "input_data.jsonl")
+    if os.path.exists(path):
+        prompts = [json.loads(line)["prompt"] for line in open(path)]
+    else:
+        import data as D
+        prompts = [i.render() for i in D.synthetic_set(max(args.batch), 0)]
+    eos = R.eos_token_ids(model, tok)
+    print(f"real workload: model={args.model} device={args.device} dtype={args.dtype} n={args.n} max_new={args.new} "
+          f"prompts={'IFEval' if os.path.exists(path) else 'synthetic'}")
+    for B in args.batch:
+        ids, mask = R.encode_prompts(tok, prompts[:max(1, B // args.n)], args.device)
+        results = {}
+        for engine in args.engines + (["fast-nocompact"] if "fast" in args.engines else []):
+            def go(ids=ids, mask=mask, engine=engine):
+                g = torch.Generator(args.device).manual_seed(0)
+                if engine.startswith("generate"):
+                    out = model.generate(input_ids=ids.repeat_interleave(args.n, 0), attention_mask=mask.repeat_interleave(args.n, 0),
+                                         do_sample=True, max_new_tokens=args.new, pad_token_id=0, eos_token_id=eos.tolist())
+                    return out[:, ids.shape[1]:]
+                if engine == "hf":
+                    return R.decode_hf(model, ids.repeat_interleave(args.n, 0), mask.repeat_interleave(args.n, 0),
+                                       args.new, 1.0, 1.0, g, eos, 0)[0]
+                return decode_fast(model, ids, mask, args.n, args.new, 1.0, 1.0, g, eos, 0, ids.shape[0] * args.n,
+                                   compact=engine == "fast")[0]
+            with torch.no_grad():
+                go()  # warm-up (and graph capture)
+                sync()
+                t = time.perf_counter()
+                tokens = go()
+                sync()
+            dt = time.perf_counter() - t
+            results[engine] = (int(R.response_mask_from(tokens, eos).sum()) / dt, dt)
+        base = results.get("generate", results.get("hf"))[0]
+        print(f"batch {B:4d}  " + "  ".join(f"{e}: {v:8.0f} useful tok/s ({v / base:.2f}x), last token {dt:6.2f} s"
+                                            for e, (v, dt) in results.items()))
+
+
+if args.real:
+    real_workload()
+    sys.exit(0)
 model = build()
 V = model.config.vocab_size
 if args.useful:

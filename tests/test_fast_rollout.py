@@ -56,3 +56,25 @@ def test_micro_batches_hold_whole_groups(toy):
     assert out.response_ids.shape[0] == 9 and out.group_ids.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     again = R.sample(model, tok, PROMPTS, n=3, max_new_tokens=6, seed=4, micro_batch=4, engine="fast")
     assert out.texts == again.texts
+
+
+def test_compaction_keeps_every_rows_tokens_and_logprobs(toy64, monkeypatch):
+    """Rows that finish drop out of the batch (B -> B/2 -> B/4 ...); each row samples from its own uniform,
+    so its tokens and log-probs are those of decoding without compaction, and of the hf engine."""
+    import fast_rollout as F
+    model, tok = toy64
+    ids, mask = R.encode_prompts(tok, PROMPTS * 3)                   # 9 prompts x n=4: 36 rows, one micro-batch
+    eos = torch.arange(0, model.config.vocab_size, 9)                # every 9th token ends a row: ragged lengths
+    cuts = []
+    monkeypatch.setattr(F, "_compact", lambda cache, m, rows, real=F._compact: cuts.append(len(rows)) or real(cache, m, rows))
+    runs = {}
+    for compact in (True, False):
+        g = torch.Generator().manual_seed(5)
+        runs[compact] = F.decode_fast(model, ids, mask, 4, 40, 1.0, 1.0, g, eos, 0, micro_batch=36, compact=compact)
+    g = torch.Generator().manual_seed(5)
+    hf = R.decode_hf(model, ids.repeat_interleave(4, 0), mask.repeat_interleave(4, 0), 40, 1.0, 1.0, g, eos, 0)
+    assert cuts and cuts == sorted(cuts, reverse=True) and cuts[-1] < 36 // 2  # it compacted, more than once
+    for other in (runs[False], hf):
+        done = R.response_mask_from(other[0], eos).bool()
+        assert torch.equal(runs[True][0].masked_fill(~done, 0), other[0].masked_fill(~done, 0))
+        assert torch.allclose(runs[True][1] * done, other[1] * done, atol=1e-10)
