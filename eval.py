@@ -123,7 +123,20 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
     model.eval()
     per_call = max(1, micro_batch // n)
     bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True, leave=False)
-    for i in range(0, len(instructions), per_call):
+    if engine == "fast":  # continuous batching: micro_batch slots, a finished slot takes the next prompt
+        from continuous import decode_queue
+        from rollout import encode_prompts, eos_token_ids
+        ids, mask = encode_prompts(tokenizer, [ins.render() for ins in instructions])
+        rows = [r[m.bool()].to(model.device) for r, m in zip(ids, mask) for _ in range(n)]  # n copies each
+
+        def draws(j):  # one stream per (prompt, sample): a response never depends on its batch-mates
+            return torch.rand(max_new_tokens, generator=torch.Generator().manual_seed(seed * 1_000_003 + j),
+                              dtype=torch.float64)
+        outs = decode_queue(model, rows, max_new_tokens, temperature, 1.0, draws, eos_token_ids(model, tokenizer),
+                            slots=micro_batch, on_done=lambda j: bar.update(1 / n))
+        results = [score_one(instructions[j // n], tokenizer.decode(t, skip_special_tokens=True))
+                   for j, (t, _) in enumerate(outs)]
+    for i in range(0, len(instructions) if engine != "fast" else 0, per_call):
         chunk = instructions[i:i + per_call]
         with torch.no_grad():
             out = sample(model, tokenizer, [ins.render() for ins in chunk], n=n, max_new_tokens=max_new_tokens,
