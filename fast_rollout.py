@@ -18,6 +18,8 @@ Three ideas, each a few lines below:
    positions are cut to those rows (a bucket of size B/2, B/4, ...), and a graph is captured for the
    new shape. Every row samples from its own uniform per step (rollout.row_uniforms), so compacting
    never changes a row's tokens: tests/test_fast_rollout.py checks it token for token in float64.
+5. Fewer host syncs. Reading `done` on the host stalls the GPU queue, so on CUDA the loop looks every 8
+   steps (stop, compact); rows that ended meanwhile decode pads, and the trailing columns are trimmed.
 The loop stops as soon as every row has emitted EOS. Sampling (temperature, top-p) and the behaviour
 log-probs use rollout.sample_token, so both engines draw from the same distribution.
 """
@@ -26,7 +28,7 @@ import warnings
 import torch
 from transformers import StaticCache
 
-from rollout import cat_right_padded, forward, position_ids_from, row_uniforms, sample_token
+from rollout import cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms, sample_token
 
 
 def _kv(cache):
@@ -110,7 +112,7 @@ def _bucket(live, size):
 
 @torch.no_grad()
 def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id,
-                   compact=True):
+                   compact=True, check_every=1):
     G, P = ids.shape
     B, L = G * n, P + max_new_tokens
     pos = position_ids_from(mask)                                   # (G, P)
@@ -134,26 +136,36 @@ def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, gene
         tok = tok.masked_fill(done, pad_id)
         tokens[rows, t], logps[rows, t], ents[rows, t] = tok, lp, ent
         done |= torch.isin(tok, eos_ids)
-        if t == max_new_tokens - 1 or done.all():
+        if t == max_new_tokens - 1:
             break
-        # 4. compaction: once the unfinished rows fit a smaller bucket, decode only those (plus a few finished
-        # ones to fill the bucket); one host sync per step, the one done.all() already costs
-        live = int((~done).sum())
-        if compact and _bucket(live, len(rows)) < len(rows):
-            keep = torch.cat([(~done).nonzero()[:, 0], done.nonzero()[:, 0]])[:_bucket(live, len(rows))]
-            full_mask, rows, done, pos, tok = _compact(cache, full_mask, keep), rows[keep], done[keep], pos[keep], tok[keep]
-            step = _decode_step(model, cache, full_mask, use_graph)
+        # the host reads `done` (a sync: the GPU queue drains) only every check_every steps; a row that ended
+        # meanwhile decodes pads, which are trimmed below
+        if (t + 1) % check_every == 0:
+            live = int((~done).sum())
+            if live == 0:
+                break
+            # 4. compaction: once the unfinished rows fit a smaller bucket, decode only those (plus a few
+            # finished ones to fill the bucket)
+            if compact and _bucket(live, len(rows)) < len(rows):
+                keep = torch.cat([(~done).nonzero()[:, 0], done.nonzero()[:, 0]])[:_bucket(live, len(rows))]
+                full_mask, rows, done, pos, tok = (_compact(cache, full_mask, keep), rows[keep], done[keep], pos[keep],
+                                                   tok[keep])
+                step = _decode_step(model, cache, full_mask, use_graph)
         full_mask[:, P + t] = 1
         pos = pos + 1
         logits = step(tok, pos)
-    return tokens[:, :t + 1], logps[:, :t + 1], ents[:, :t + 1]
+    R = int(response_mask_from(tokens[:, :t + 1], eos_ids).sum(1).max())  # drop columns after every row ended
+    return tokens[:, :R], logps[:, :R], ents[:, :R]
 
 
 def decode_fast(model, ids, mask, n, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id,
-                micro_batch=64, compact=True):
+                micro_batch=64, compact=True, check_every=None):
     """(G, P) prompts -> (G * n, R) tokens, log-probs, entropies; rows grouped by prompt.
-    Micro-batches hold whole groups (micro_batch // n prompts each)."""
+    Micro-batches hold whole groups (micro_batch // n prompts each). The host checks for finished rows
+    every `check_every` steps (default: 8 on CUDA, where each check stalls the GPU queue; 1 on a CPU)."""
+    check_every = check_every or (8 if ids.device.type == "cuda" else 1)
     per_call = max(1, micro_batch // n)
     parts = [_decode_groups(model, ids[i:i + per_call], mask[i:i + per_call], n, max_new_tokens, temperature,
-                            top_p, generator, eos_ids, pad_id, compact) for i in range(0, ids.shape[0], per_call)]
+                            top_p, generator, eos_ids, pad_id, compact, check_every)
+             for i in range(0, ids.shape[0], per_call)]
     return tuple(cat_right_padded([p[k] for p in parts], fill) for k, fill in enumerate([pad_id, 0.0, 0.0]))

@@ -2,6 +2,7 @@
 rollout contract suite in test_rollout.py also runs on both engines.)"""
 import copy
 
+import pytest
 import torch
 
 import rollout as R
@@ -58,7 +59,8 @@ def test_micro_batches_hold_whole_groups(toy):
     assert out.texts == again.texts
 
 
-def test_compaction_keeps_every_rows_tokens_and_logprobs(toy64, monkeypatch):
+@pytest.mark.parametrize("check_every", [1, 4])
+def test_compaction_keeps_every_rows_tokens_and_logprobs(toy64, monkeypatch, check_every):
     """Rows that finish drop out of the batch (B -> B/2 -> B/4 ...); each row samples from its own uniform,
     so its tokens and log-probs are those of decoding without compaction, and of the hf engine."""
     import fast_rollout as F
@@ -70,11 +72,13 @@ def test_compaction_keeps_every_rows_tokens_and_logprobs(toy64, monkeypatch):
     runs = {}
     for compact in (True, False):
         g = torch.Generator().manual_seed(5)
-        runs[compact] = F.decode_fast(model, ids, mask, 4, 40, 1.0, 1.0, g, eos, 0, micro_batch=36, compact=compact)
+        runs[compact] = F.decode_fast(model, ids, mask, 4, 40, 1.0, 1.0, g, eos, 0, micro_batch=36, compact=compact,
+                                      check_every=check_every)
     g = torch.Generator().manual_seed(5)
     hf = R.decode_hf(model, ids.repeat_interleave(4, 0), mask.repeat_interleave(4, 0), 40, 1.0, 1.0, g, eos, 0)
     assert cuts and cuts == sorted(cuts, reverse=True) and cuts[-1] < 36 // 2  # it compacted, more than once
     for other in (runs[False], hf):
+        assert runs[True][0].shape == other[0].shape  # checking every 4 steps decodes past the end, then trims
         done = R.response_mask_from(other[0], eos).bool()
         assert torch.equal(runs[True][0].masked_fill(~done, 0), other[0].masked_fill(~done, 0))
         assert torch.allclose(runs[True][1] * done, other[1] * done, atol=1e-10)
