@@ -26,6 +26,7 @@ log-probs use rollout.sample_token, so both engines draw from the same distribut
 import warnings
 
 import torch
+from torch.profiler import record_function
 from transformers import StaticCache
 
 from rollout import cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms, sample_token
@@ -131,17 +132,19 @@ def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, gene
     dtype = torch.promote_types(logits.dtype, torch.float32)        # what sample_token returns
     logps, ents = (torch.zeros(B, max_new_tokens, dtype=dtype, device=ids.device) for _ in range(2))
     for t in range(max_new_tokens):
-        u = row_uniforms(B, generator, ids.device)[rows]            # every row's own draw, compacted or not
-        tok, lp, ent = sample_token(logits, temperature, top_p, u)
-        tok = tok.masked_fill(done, pad_id)
-        tokens[rows, t], logps[rows, t], ents[rows, t] = tok, lp, ent
-        done |= torch.isin(tok, eos_ids)
+        with record_function("rollout.sample"):                     # labels for bench/rollout.py --profile
+            u = row_uniforms(B, generator, ids.device)[rows]        # every row's own draw, compacted or not
+            tok, lp, ent = sample_token(logits, temperature, top_p, u)
+            tok = tok.masked_fill(done, pad_id)
+            tokens[rows, t], logps[rows, t], ents[rows, t] = tok, lp, ent
+            done |= torch.isin(tok, eos_ids)
         if t == max_new_tokens - 1:
             break
         # the host reads `done` (a sync: the GPU queue drains) only every check_every steps; a row that ended
         # meanwhile decodes pads, which are trimmed below
         if (t + 1) % check_every == 0:
-            live = int((~done).sum())
+            with record_function("rollout.host_check"):
+                live = int((~done).sum())
             if live == 0:
                 break
             # 4. compaction: once the unfinished rows fit a smaller bucket, decode only those (plus a few
@@ -153,7 +156,8 @@ def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, gene
                 step = _decode_step(model, cache, full_mask, use_graph)
         full_mask[:, P + t] = 1
         pos = pos + 1
-        logits = step(tok, pos)
+        with record_function("rollout.decode_step"):
+            logits = step(tok, pos)
     R = int(response_mask_from(tokens[:, :t + 1], eos_ids).sum(1).max())  # drop columns after every row ended
     return tokens[:, :R], logps[:, :R], ents[:, :R]
 

@@ -5,7 +5,7 @@
 #   run 1, carry .dev/kit .dev/w1:  source .dev/kit/bin/stash.sh && bash bench/gpu_check.sh tests
 #   run 2, carry .dev/kit .dev/w2:  source .dev/kit/bin/join.sh && bash bench/gpu_check.sh smollm2
 # Estimated (not yet run on a GPU) at about 9 minutes of GPU time in all: 1 for run 1, 7 to 8 for run 2. Every
-# command has its own time limit (run 1: 4 min, run 2: 580 s at most), so a slow part is cut and reported.
+# command has its own time limit (run 1: 4 min, run 2: 590 s at most), so a slow part is cut and reported.
 # Logs are written to $OUT (the device tool brings it back) or runs/gpu_check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,19 +43,21 @@ tests)
 smollm2)
   for method in hir grpo; do
     start=$(date +%s)
-    timeout 140 python train.py --method "$method" --steps 20 --eval_every 10 --engine fast --out "$work/$method" \
+    timeout 130 python train.py --method "$method" --steps 20 --eval_every 10 --engine fast --out "$work/$method" \
       ${CHECK_TRAIN:-} > "$logs/train_$method.log" 2>&1
     echo "train $method: exit $?, $(( $(date +%s) - start )) s wall"
     tr '\r' '\n' < "$logs/train_$method.log" | grep -v "it/s]$" | grep . | tail -4
     summary "$work/$method" | tee -a "$logs/summary.txt"
   done
   start=$(date +%s)
-  timeout 120 python eval.py --model smollm2 --data ../shared/ifeval/input_data.jsonl --max-new-tokens 1024 \
+  timeout 110 python eval.py --model smollm2 --data ../shared/ifeval/input_data.jsonl --max-new-tokens 1024 \
     --engine fast --out "$work/eval" ${CHECK_EVAL:-} > "$logs/eval.log" 2>&1
   echo "eval: exit $?, $(( $(date +%s) - start )) s wall (IFEval prompts, 1024 new tokens)" | tee -a "$logs/summary.txt"
   tr '\r' '\n' < "$logs/eval.log" | grep -v "it/s]$" | grep -v "^  " | grep . | tail -8
   # rollout speed (issue #13), side by side in one process each: forced length on the SmolLM2 shape, then the
   # real workload (real weights, IFEval prompts, EOS on): HF generate, our hf loop, fast with and without compaction
+  timeout 40 python bench/rollout.py --profile --model smollm2-shape --device cuda --dtype bf16 --batch 48 \
+    --prompt-len 128 --new 256 2>&1 | tee -a "$logs/summary.txt" | tail -22
   timeout 80 python bench/rollout.py --model smollm2-shape --device cuda --dtype bf16 --batch 48 384 --prompt-len 128 \
     --new 256 --engines generate fast 2>&1 | tee -a "$logs/summary.txt" | tail -5
   timeout 100 python bench/rollout.py --real --model ${CHECK_ROLLOUT_MODEL:-smollm2} --device cuda --dtype bf16 \

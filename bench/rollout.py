@@ -5,6 +5,7 @@
     python bench/rollout.py --device cuda --model smollm2-shape --dtype bf16 --batch 48 384 --prompt-len 128 --new 256
 
     python bench/rollout.py --real --model smollm2 --device cuda --dtype bf16 --batch 48 384 --new 256
+    python bench/rollout.py --profile --model smollm2-shape --device cuda --dtype bf16 --batch 48 --prompt-len 128 --new 256
 
 Forced length: every engine decodes exactly --new tokens per row (EOS disabled), so tokens/s are
 comparable. With --useful, a second table decodes with EOS enabled on a model whose rows stop at
@@ -13,6 +14,8 @@ With --real, the real workload: the model's own weights and tokenizer (toy, smol
 prompts (the IFEval prompts in ../shared/ifeval, else our synthetic instructions) in the chat
 template, EOS on, temperature 1.0. It reports useful tok/s (tokens up to each row's EOS) and the time
 to the last token per engine, the fast engine with and without compaction side by side.
+With --profile, one forced-length fast-engine decode under torch.profiler: where a decode step's time
+goes (the captured step, sampling, the host's checks), per step, and the ops that cost most.
 """
 import argparse
 import os
@@ -39,6 +42,7 @@ ap.add_argument("--useful", action="store_true",
                 help="mixed lengths: row i stops after L_i ~ lognormal(mean ~70) tokens, capped at --new; every "
                      "engine decodes until the longest row ends (none compacts), and only sum(L_i) tokens count")
 ap.add_argument("--real", action="store_true", help="the real workload (see above): real weights, prompts, EOS")
+ap.add_argument("--profile", action="store_true", help="where a fast-engine decode step's time goes (see above)")
 ap.add_argument("--threads", type=int, default=1)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
@@ -137,7 +141,41 @@ def real_workload():
 if args.real:
     real_workload()
     sys.exit(0)
+def profile(model):
+    """One forced-length fast decode under torch.profiler: time per step in each labelled part."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    from fast_rollout import decode_fast
+    B = args.batch[0]
+    ids = torch.randint(3, model.config.vocab_size, (B // args.n, args.prompt_len), device=args.device)
+    never = torch.tensor([-1], device=args.device)
+    run_once = lambda: decode_fast(model, ids, torch.ones_like(ids), args.n, args.new, 1.0, 1.0,  # noqa: E731
+                                   torch.Generator(args.device).manual_seed(0), never, 0, B)
+    with torch.no_grad():
+        run_once()  # warm-up and graph capture
+        sync()
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device.startswith("cuda") else [])
+        t = time.perf_counter()
+        with torch_profile(activities=acts) as prof:
+            run_once()
+            sync()
+        wall = time.perf_counter() - t
+    print(f"fast engine, batch {B}, {args.new} forced tokens: {wall / args.new * 1e3:.2f} ms per step under the profiler")
+    events = {e.key: e for e in prof.key_averages()}
+    for label in ("rollout.decode_step", "rollout.sample", "rollout.host_check"):
+        if label in events:
+            e = events[label]
+            gpu = getattr(e, "device_time_total", getattr(e, "cuda_time_total", 0))
+            print(f"  {label:22s} CPU {e.cpu_time_total / 1e3 / args.new:7.3f} ms/step  GPU {gpu / 1e3 / args.new:7.3f} ms/step"
+                  f"  ({e.count} calls)")
+    key = "device_time_total" if args.device.startswith("cuda") else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=15))
+
+
 model = build()
+if args.profile:
+    profile(model)
+    sys.exit(0)
 V = model.config.vocab_size
 if args.useful:
     g = torch.Generator().manual_seed(0)
