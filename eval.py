@@ -113,9 +113,11 @@ def pass_at_k(n, c, k):
 
 
 def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_tokens=4096, seed=0,
-             micro_batch=16, engine="hf", progress=False):
+             micro_batch=16, engine="hf", progress=False, stream_ids=None):
     """Sample n responses per instruction and score them. Returns (results, summary): one result
-    per (instruction, sample); summary has the IFEval numbers, ila/cla means and pass@k."""
+    per (instruction, sample); summary has the IFEval numbers, ila/cla means and pass@k.
+    Engine "fast" draws instruction i's tokens from random stream stream_ids[i] (default i), so a
+    response does not depend on which other instructions are evaluated with it (nor on the process)."""
     import torch
     from tqdm import tqdm
     from rollout import sample
@@ -128,10 +130,11 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
         from rollout import encode_prompts, eos_token_ids
         ids, mask = encode_prompts(tokenizer, [ins.render() for ins in instructions])
         rows = [r[m.bool()].to(model.device) for r, m in zip(ids, mask) for _ in range(n)]  # n copies each
+        streams = list(range(len(instructions))) if stream_ids is None else list(stream_ids)
 
         def draws(j):  # one stream per (prompt, sample): a response never depends on its batch-mates
-            return torch.rand(max_new_tokens, generator=torch.Generator().manual_seed(seed * 1_000_003 + j),
-                              dtype=torch.float64)
+            key = seed * 1_000_003 + streams[j // n] * n + j % n
+            return torch.rand(max_new_tokens, generator=torch.Generator().manual_seed(key), dtype=torch.float64)
         outs = decode_queue(model, rows, max_new_tokens, temperature, 1.0, draws, eos_token_ids(model, tokenizer),
                             slots=micro_batch, on_done=lambda j: bar.update(1 / n))
         results = [score_one(instructions[j // n], tokenizer.decode(t, skip_special_tokens=True))

@@ -311,7 +311,7 @@ def heldout_eval(cfg, sampler, tok, heldout):
     mine = heldout[DP.rank()::DP.world()]
     results = E.evaluate(sampler, tok, mine, n=1, temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
                          seed=cfg.seed, micro_batch=cfg.rollout_batch or len(mine), engine=cfg.engine,
-                         progress=DP.rank() == 0)[0]
+                         progress=DP.rank() == 0, stream_ids=range(DP.rank(), len(heldout), DP.world()))[0]
     results = [r for part in DP.gather_objects(results) for r in part]
     return E.ila_cla(results)
 

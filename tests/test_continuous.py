@@ -58,3 +58,17 @@ def test_eval_fast_engine_returns_one_response_per_prompt_in_input_order(toy64):
     res_fast, _ = E.evaluate(model, tok, instructions, temperature=0, max_new_tokens=10, engine="fast", micro_batch=3)
     assert [r["prompt"] for r in res_fast] == [i.render() for i in instructions]
     assert [r["response"] for r in res_fast] == [r["response"] for r in res_hf]  # greedy: the same text either way
+
+
+def test_eval_fast_engine_response_depends_only_on_its_stream(toy64):
+    """Sampled at temperature 1: evaluating every other instruction with its global stream ids (as a rank of
+    two does for the held-out set) gives the responses the full evaluation gave them."""
+    import constraints as C
+    import eval as E
+    model, tok = toy64
+    instructions = [C.Instruction(p, [C.Constraint("punctuation:no_comma")]) for p in PROMPTS]
+    full, _ = E.evaluate(model, tok, instructions, temperature=1.0, max_new_tokens=10, engine="fast", micro_batch=3)
+    odd, _ = E.evaluate(model, tok, instructions[1::2], temperature=1.0, max_new_tokens=10, engine="fast",
+                        micro_batch=2, stream_ids=range(1, len(PROMPTS), 2))
+    assert [r["response"] for r in odd] == [r["response"] for r in full[1::2]]
+    assert len({r["response"] for r in full}) > 1
