@@ -14,6 +14,8 @@ With --real, the real workload: the model's own weights and tokenizer (toy, smol
 prompts (the IFEval prompts in ../shared/ifeval, else our synthetic instructions) in the chat
 template, EOS on, temperature 1.0. It reports useful tok/s (tokens up to each row's EOS) and the time
 to the last token per engine, the fast engine with and without compaction side by side.
+With --eval, eval.evaluate on the IFEval prompts in one process, engine hf (micro-batches) then fast
+(continuous batching, --batch slots), twice each: seconds and prompt-level strict accuracy.
 With --profile, one forced-length fast-engine decode under torch.profiler: where a decode step's time
 goes (the captured step, sampling, the host's checks), per step, and the ops that cost most.
 """
@@ -43,6 +45,7 @@ ap.add_argument("--useful", action="store_true",
                      "engine decodes until the longest row ends (none compacts), and only sum(L_i) tokens count")
 ap.add_argument("--real", action="store_true", help="the real workload (see above): real weights, prompts, EOS")
 ap.add_argument("--profile", action="store_true", help="where a fast-engine decode step's time goes (see above)")
+ap.add_argument("--eval", action="store_true", help="eval.evaluate on IFEval, hf vs fast (continuous), see above")
 ap.add_argument("--threads", type=int, default=1)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
@@ -138,8 +141,27 @@ def real_workload():
                                             for e, (v, dt) in results.items()))
 
 
+def eval_side_by_side():
+    import data as D
+    import eval as E
+    model, tok = load_model(args.model, dtype=dtype, device=args.device)
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "ifeval", "input_data.jsonl")
+    instructions = D.load_instructions(path)
+    for engine in ["hf", "fast", "hf", "fast"]:
+        sync()
+        t = time.perf_counter()
+        _, summary = E.evaluate(model, tok, instructions, temperature=0.6, max_new_tokens=args.new,
+                                micro_batch=args.batch[0], engine=engine)
+        sync()
+        print(f"eval {engine:4s} {len(instructions)} prompts, {args.new} new tokens, {args.batch[0]} rows at a time: "
+              f"{time.perf_counter() - t:6.2f} s, prompt strict {summary['prompt_strict']:.2f}")
+
+
 if args.real:
     real_workload()
+    sys.exit(0)
+if args.eval:
+    eval_side_by_side()
     sys.exit(0)
 def profile(model):
     """One forced-length fast decode under torch.profiler: time per step in each labelled part."""
