@@ -126,26 +126,17 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
     per_call = max(1, micro_batch // n)
     bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True, leave=False)
     if engine == "fast":  # continuous batching: micro_batch slots, a finished slot takes the next prompt
-        from continuous import decode_queue
-        from rollout import encode_prompts, eos_token_ids
-        ids, mask = encode_prompts(tokenizer, [ins.render() for ins in instructions])
-        rows = [r[m.bool()].to(model.device) for r, m in zip(ids, mask) for _ in range(n)]  # n copies each
-        streams = list(range(len(instructions))) if stream_ids is None else list(stream_ids)
-
-        def draws(j):  # one stream per (prompt, sample): a response never depends on its batch-mates
-            key = seed * 1_000_003 + streams[j // n] * n + j % n
-            return torch.rand(max_new_tokens, generator=torch.Generator().manual_seed(key), dtype=torch.float64)
-        outs = decode_queue(model, rows, max_new_tokens, temperature, 1.0, draws, eos_token_ids(model, tokenizer),
-                            slots=micro_batch, on_done=lambda j: bar.update(1 / n))
-        results = [score_one(instructions[j // n], tokenizer.decode(t, skip_special_tokens=True))
-                   for j, (t, _) in enumerate(outs)]
-    for i in range(0, len(instructions) if engine != "fast" else 0, per_call):
-        chunk = instructions[i:i + per_call]
-        with torch.no_grad():
-            out = sample(model, tokenizer, [ins.render() for ins in chunk], n=n, max_new_tokens=max_new_tokens,
-                         temperature=temperature, seed=seed + i, micro_batch=micro_batch, engine=engine)
-        results += [score_one(chunk[int(g)], text) for g, text in zip(out.group_ids, out.texts)]
-        bar.update(len(chunk))
+        texts = _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_tokens, seed, micro_batch,
+                                  stream_ids, on_done=lambda j: bar.update(1 / n))
+        results = [score_one(instructions[j // n], text) for j, text in enumerate(texts)]
+    else:
+        for i in range(0, len(instructions), per_call):
+            chunk = instructions[i:i + per_call]
+            with torch.no_grad():
+                out = sample(model, tokenizer, [ins.render() for ins in chunk], n=n, max_new_tokens=max_new_tokens,
+                             temperature=temperature, seed=seed + i, micro_batch=micro_batch, engine=engine)
+            results += [score_one(chunk[int(g)], text) for g, text in zip(out.group_ids, out.texts)]
+            bar.update(len(chunk))
     bar.close()
     model.train(was_training)
     summary = summarize(results)
@@ -155,6 +146,24 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
         for k in sorted({1, n} | ({2, 4, 8} & set(range(1, n + 1)))):
             summary[f"pass@{k}"] = 100.0 * sum(pass_at_k(n, c, k) for c in passed) / len(passed)
     return results, summary
+
+
+def _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_tokens, seed, slots, stream_ids, on_done):
+    """n responses per instruction (instruction-major) from continuous.py; instruction i samples from its
+    own random streams (stream_ids[i], default i), so its responses do not depend on its batch-mates."""
+    import torch
+    from continuous import decode_queue
+    from rollout import encode_prompts, eos_token_ids
+    ids, mask = encode_prompts(tokenizer, [ins.render() for ins in instructions])
+    rows = [r[m.bool()].to(model.device) for r, m in zip(ids, mask) for _ in range(n)]  # n copies each
+    streams = list(range(len(instructions))) if stream_ids is None else list(stream_ids)
+
+    def draws(j):
+        key = seed * 1_000_003 + streams[j // n] * n + j % n
+        return torch.rand(max_new_tokens, generator=torch.Generator().manual_seed(key), dtype=torch.float64)
+    outs = decode_queue(model, rows, max_new_tokens, temperature, 1.0, draws, eos_token_ids(model, tokenizer),
+                        slots=slots, on_done=on_done)
+    return [tokenizer.decode(t, skip_special_tokens=True) for t, _ in outs]
 
 
 def cmd_generate(args):
