@@ -72,3 +72,15 @@ def test_eval_fast_engine_response_depends_only_on_its_stream(toy64):
                         micro_batch=2, stream_ids=range(1, len(PROMPTS), 2))
     assert [r["response"] for r in odd] == [r["response"] for r in full[1::2]]
     assert len({r["response"] for r in full}) > 1
+
+
+def test_continuous_batching_runs_in_bf16(toy):
+    """The CPU twin of the bf16 CUDA path: bf16 weights and cache, float32 sampling, refills mid-wave."""
+    import copy
+    import constraints as C
+    import eval as E
+    model, tok = toy
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    instructions = [C.Instruction(p, [C.Constraint("punctuation:no_comma")]) for p in PROMPTS]
+    results, _ = E.evaluate(bf16, tok, instructions, temperature=1.0, max_new_tokens=6, engine="fast", micro_batch=2)
+    assert [r["prompt"] for r in results] == [i.render() for i in instructions] and all(r["response"] for r in results)
