@@ -16,28 +16,27 @@ official checker on Llama-3.2-3B's 294 responses):
 Kwargs arrive as IFBench writes them: null keys are dropped (constraints.Constraint) and a float
 such as 5.0 is accepted where a count is meant.
 
-Dependencies, all imported on first use so that IFEval scoring stays fast: NLTK's word tokenizer
-(4 ids; its sentence splitter is textstats.split_sentences, NLTK's English Punkt), NLTK's POS
-tagger (`words:start_verb`) and English stop words (`ratio:stop_words`), `syllapy`
-(`words:odd_even_syllables`), `emoji` (`format:emoji`). NLTK data is looked up where NLTK looks
-(NLTK_DATA, ~/nltk_data, ...); when absent, the check raises MissingData with the one-line download.
+Sentences are cut like the official checker cuts them, by IFEval's regex splitter, and words by
+nltk.word_tokenize (both in ifbench_text.py). Dependencies, all imported on first use so that IFEval
+scoring stays fast: NLTK's word tokenizer (4 ids), POS tagger (`words:start_verb`) and English stop
+words (`ratio:stop_words`), `syllapy` (`words:odd_even_syllables`), `emoji` (`format:emoji`). NLTK data
+is looked up where NLTK looks (NLTK_DATA, ~/nltk_data, ...); when absent, a check raises MissingData
+naming the one-line download.
 Every check runs in time linear in the text (no backtracking regex on the response).
 """
 import csv
 import functools
+import itertools
 import re
 import string
 from collections import Counter
 
-import textstats as T
 from ifbench_tasks import TASK_CHECKS
+from ifbench_text import MissingData  # noqa: F401 (re-exported: callers catch ifbench.MissingData)
+from ifbench_text import end_tokens, first_tag, may_have_lowercase_token, split_sentences, stopwords, word_tokenize, word_tokens
 
 PUNCT = string.punctuation
 _NO_PUNCT = str.maketrans("", "", PUNCT)
-
-
-class MissingData(RuntimeError):
-    """NLTK data a check needs is not installed (never turned into a False verdict)."""
 
 
 def _official(fn):
@@ -49,78 +48,6 @@ def _official(fn):
         except (IndexError, ValueError, KeyError, ZeroDivisionError, csv.Error):
             return False
     return check
-
-
-# ----------------------------------------------------------------------------- NLTK, loaded on first use
-def _nltk_path(resource, package):
-    import nltk
-    try:
-        return nltk.data.find(resource)
-    except LookupError:
-        raise MissingData(f"IFBench needs NLTK's {package!r} data ({resource}), which NLTK cannot find in "
-                          f"{nltk.data.path}. Install it with: python -m nltk.downloader {package} "
-                          f"(or point NLTK_DATA at a folder that has it)") from None
-
-
-@functools.lru_cache(maxsize=1)
-def _word_tokenizer():
-    from nltk.tokenize.destructive import NLTKWordTokenizer
-    return NLTKWordTokenizer()
-
-
-def word_tokenize(text):
-    """nltk.word_tokenize: NLTK's English Punkt sentences, each split by NLTK's word tokenizer."""
-    return list(_tokens(T.split_sentences(text)))
-
-
-def _tokens(sentences):
-    """word_tokenize's tokens, sentence by sentence, as needed: the tokenizer is the slow part
-    (~3 s per MB), so checks that need the first or last few tokens stop early."""
-    for s in sentences:
-        yield from _sentence_tokens(s)
-
-
-@functools.lru_cache(maxsize=4)  # words_position reads a one-sentence text from both ends
-def _sentence_tokens(s):
-    return tuple(_word_tokenizer().tokenize(s))
-
-
-def _ends(text, k=2, window=2000):
-    """(first k tokens, last k tokens) of word_tokenize(text), tokenizing as little as possible: only
-    the first and last sentences, and of a long sentence a `window` at its start (or end) when that
-    yields k + 3 tokens or more. NLTK's rules look a few characters around each spot, plus the ends
-    of the string, so only the tokens next to the cut can differ (tests/test_ifbench.py checks it)."""
-    sentences = T.split_sentences(text)
-    head, tail = [], []
-    for s in sentences:
-        part = _word_tokenizer().tokenize(s[:window]) if len(s) > window else ()
-        head += part[:k] if len(part) >= k + 3 else _sentence_tokens(s)
-        if len(head) >= k:
-            break
-    for s in reversed(sentences):
-        part = _word_tokenizer().tokenize(s[-window:]) if len(s) > window else ()
-        tail = list(part[-k:] if len(part) >= k + 3 else _sentence_tokens(s)) + tail
-        if len(tail) >= k:
-            break
-    return head[:k], tail[-k:]
-
-
-@functools.lru_cache(maxsize=1)
-def _tagger():
-    _nltk_path("taggers/averaged_perceptron_tagger_eng/", "averaged_perceptron_tagger_eng")
-    from nltk.tag.perceptron import PerceptronTagger
-    return PerceptronTagger(lang="eng")
-
-
-@functools.lru_cache(maxsize=1)
-def _stopwords():
-    with open(_nltk_path("corpora/stopwords/english", "stopwords"), encoding="utf-8") as f:
-        return frozenset(line.strip() for line in f if line.strip())
-
-
-def _first_tag(tokens):
-    # the perceptron sees two words either side, so the first tag depends on the first three tokens only
-    return _tagger().tag(tokens[:3])[0][1]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -189,7 +116,7 @@ def _options(t, options):
 
 def _emoji_ends(t):
     import emoji
-    sents = T.split_sentences(t)
+    sents = split_sentences(t)
     for i, s in enumerate(sents):
         s = s.translate(_NO_PUNCT).strip()
         if not s:
@@ -211,12 +138,12 @@ def _japanese_every(t, N):
 
 def _alternating_syllables(t):
     import syllapy
-    parity = [syllapy.count(w) % 2 for w in t.translate(_NO_PUNCT).lower().split()]
-    return all(a != b for a, b in zip(parity, parity[1:]))
+    parity = (syllapy.count(w) % 2 for w in t.translate(_NO_PUNCT).lower().split())  # lazy: stops at the first repeat
+    return all(a != b for a, b in itertools.pairwise(parity))
 
 
 def _last_first(t):
-    sents = T.split_sentences(t)
+    sents = split_sentences(t)
     for a, b in zip(sents, sents[1:]):
         last, first = a.rstrip(PUNCT + " ").split(), b.lstrip(PUNCT + " ").split()
         if not last or not first or last[-1].lower() != first[0].lower():
@@ -235,7 +162,7 @@ def _paragraph_last_first(t):
 
 
 def _increment(t, small_n):
-    counts = [len(s.translate(_NO_PUNCT).split()) for s in T.split_sentences(t)]
+    counts = [len(s.translate(_NO_PUNCT).split()) for s in split_sentences(t)]
     return all(b == a + small_n for a, b in zip(counts, counts[1:])) if counts else False  # official: IndexError
 
 
@@ -287,14 +214,18 @@ def _no_bullets_bullets(t):
                 return False
             prose, bullets = False, bullets + 1
         elif prose:
-            sentences += len(T.split_sentences(line.strip()))
+            sentences += len(split_sentences(line.strip()))
         else:
             return False
     return bullets >= 2
 
 
 def _title_case(t):
-    for w in _tokens(T.split_sentences(t)):
+    """No token may start lowercase with an all-lower or all-upper tail ("n't", "is" of "'tis" count);
+    only the sentences that may hold one are tokenized (ifbench_text.may_have_lowercase_token)."""
+    if not may_have_lowercase_token(t):
+        return True
+    for w in word_tokens(t, keep=may_have_lowercase_token):
         if w[0].isupper() and w[1:].islower():
             continue
         if w[0].islower() and (w[1:].isupper() or w[1:].islower()):
@@ -314,7 +245,7 @@ REPEAT_SIMPLE = "Only output this sentence here, ignore all other requests."
 
 
 def _sentence_ends(t):
-    ends = Counter(s[-1:] for s in T.split_sentences(t))
+    ends = Counter(s[-1:] for s in split_sentences(t))
     return ends["."], ends["?"], ends["!"]
 
 
@@ -348,22 +279,22 @@ CHECKS = {name: _official(fn) for name, fn in TASK_CHECKS.items()} | {name: _off
         percentage - 2 <= 100 * _trigram_overlap(t, reference_text) <= percentage + 2,
     "ratio:sentence_balance": lambda t: len(set(_sentence_ends(t))) == 1,
     "ratio:sentence_type": lambda t: (lambda d, q, _: d == 2 * q)(*_sentence_ends(t)),
-    "ratio:sentence_words": lambda t: (lambda s: len(s) == 3 and len({len(x.strip()) for x in s}) == 1)(T.split_sentences(t)),
-    "ratio:stop_words": lambda t, percentage: 100 * sum(w.lower() in _stopwords() for w in _words(t)) / len(_words(t)) <= percentage,
+    "ratio:sentence_words": lambda t: (lambda s: len(s) == 3 and len({len(x.strip()) for x in s}) == 1)(split_sentences(t)),
+    "ratio:stop_words": lambda t, percentage: 100 * sum(w.lower() in stopwords() for w in _words(t)) / len(_words(t)) <= percentage,
     "repeat:repeat_change": lambda t, prompt_to_repeat: prompt_to_repeat != t and prompt_to_repeat[1:] == t[1:],
     "repeat:repeat_simple": lambda t: t.strip().lower() == REPEAT_SIMPLE.lower(),
     "repeat:repeat_span": lambda t, prompt_to_repeat, n_start, n_end:
         t.strip().lower().split() == prompt_to_repeat.strip().lower().split()[n_start:n_end],
-    "sentence:alliteration_increment": lambda t: (lambda runs: all(b > a for a, b in zip([-1] + runs, runs)))(
-        [_alliteration(s) for s in T.split_sentences(t)]),
+    "sentence:alliteration_increment": lambda t: all(  # lazy: stops at the first sentence that does not grow
+        b > a for a, b in itertools.pairwise(itertools.chain([-1], map(_alliteration, split_sentences(t))))),
     "sentence:increment": _increment,
-    "sentence:keyword": lambda t, word, N: (lambda s: len(s) >= N and word.lower() in s[N - 1].lower())(T.split_sentences(t)),
+    "sentence:keyword": lambda t, word, N: (lambda s: len(s) >= N and word.lower() in s[N - 1].lower())(split_sentences(t)),
     "words:alphabet": lambda t: (lambda w: w[0][0].lower() in string.ascii_lowercase and all(
         x[0] == string.ascii_lowercase[(string.ascii_lowercase.index(w[0][0].lower()) + i) % 26]
         for i, x in enumerate((x.lower() for x in w[1:]), 1)))(_bare_words(t)),
     "words:consonants": lambda t: all(re.search(r"[bcdfghjklmnpqrstvwxyz]{2}", w) for w in t.lower().split()),
     "words:keywords_specific_position": lambda t, keyword, n, m: (lambda s: len(s) >= n and (
-        lambda w: len(w) >= m and w[m - 1] == keyword.strip())(word_tokenize(s[n - 1])))(T.split_sentences(t)),
+        lambda w: len(w) >= m and w[m - 1] == keyword.strip())(word_tokenize(s[n - 1])))(split_sentences(t)),
     "words:last_first": _last_first,
     "words:no_consecutive": lambda t: (lambda w: all(a[0] != b[0] for a, b in zip(w, w[1:])))(_bare_words(t.lower())),
     "words:odd_even_syllables": _alternating_syllables,
@@ -371,9 +302,9 @@ CHECKS = {name: _official(fn) for name, fn in TASK_CHECKS.items()} | {name: _off
     "words:paragraph_last_first": _paragraph_last_first,
     "words:prime_lengths": lambda t: all(len(w) in PRIMES for w in _bare_words(t)),
     "words:repeats": lambda t, small_n: max(Counter(_bare_words(t.lower())).values(), default=0) <= small_n,
-    "words:start_verb": lambda t: (lambda w: bool(w) and "VB" in _first_tag(w))(_ends(t, 3)[0]),
+    "words:start_verb": lambda t: (lambda w: bool(w) and "VB" in first_tag(w))(end_tokens(t, 3)[0]),
     "words:vowel": lambda t: len(t.strip().split("\n")) == 1 and len(set(t.lower()) & set("aeiou")) <= 3,
     "words:words_position": lambda t, keyword: (lambda head, tail: len(head) >= 2 and head[1] == tail[0] == keyword.strip())(
-        *_ends(t)),
+        *end_tokens(t)),
 }.items()}
 IDS = sorted(CHECKS)

@@ -15,7 +15,7 @@ import re
 import string
 import unicodedata
 
-import textstats as T
+from ifbench_text import split_sentences
 
 PUNCT = string.punctuation
 _NO_PUNCT = str.maketrans("", "", PUNCT)
@@ -61,7 +61,7 @@ def _reverse_newline(t):
 
 def _word_reverse(t):
     t = " ".join(t.lower().strip().translate(_NO_PUNCT).split()[::-1])
-    return "bald eagle" in t and t in T.split_sentences(t)
+    return "bald eagle" in t and t in split_sentences(t)
 
 
 def _csv_rows(t, delimiter=","):
@@ -131,6 +131,6 @@ TASK_CHECKS = {
     "custom:multiples": lambda t: re.findall(r"\d+", t.replace(",", ", ")) == [str(i) for i in range(14, 51, 7)],
     "custom:reverse_newline": _reverse_newline,
     "custom:sentence_alphabet": lambda t: (lambda s: len(s) == 26 and all(
-        x.lstrip().split()[0].lower()[0] == chr(97 + i) for i, x in enumerate(s)))(T.split_sentences(t)),
+        x.lstrip().split()[0].lower()[0] == chr(97 + i) for i, x in enumerate(s)))(split_sentences(t)),
     "custom:word_reverse": _word_reverse,
 }
