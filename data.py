@@ -139,6 +139,23 @@ _EXCLUSIVE = [  # an instruction holds at most one id of each set
     {"language:response_language", "keywords:existence", "keywords:frequency", "startend:end_checker",
      "length_constraints:nth_paragraph_first_word", "combination:repeat_prompt"},
 ]
+_EXCLUSIVE_IFBENCH = [  # IFBench's sampled ids (wording.py): with each other and with IFEval's, adding no IFEval pair
+    {"format:title_case", "change_case:english_lowercase", "change_case:english_capital",
+     "change_case:capital_word_frequency"},                                          # one letter case
+    {"format:newline", "format:line_indent", "format:list", "format:no_bullets_bullets", "format:sub-bullets",
+     "format:output_template", "words:paragraph_last_first", "detectable_format:json_format",
+     "detectable_format:number_bullet_lists"},                                        # one layout
+    {"format:newline", "length_constraints:number_paragraphs"},
+    {"words:start_verb", "format:output_template", "format:thesis", "format:list", "startend:quotation",
+     "detectable_format:title"},                                                     # one opening
+    {"words:start_verb", "format:output_template", "format:thesis", "format:list",
+     "length_constraints:nth_paragraph_first_word"},
+    {"format:emoji", "ratio:sentence_balance", "ratio:sentence_type"},                # how sentences end
+    {"count:word_count_range", "length_constraints:number_words"},                   # one length
+    {"words:repeats", "count:keywords_multiple", "keywords:frequency"},               # "at most n" vs "7 times"
+    {"count:punctuation", "punctuation:no_comma"},
+]
+_ALONE = {"repeat:repeat_simple"}  # "output only this sentence": nothing else can be asked of the response
 
 
 def _words_of(c):
@@ -149,7 +166,7 @@ def _words_of(c):
 
 def conflicts(a: Constraint, b: Constraint) -> bool:
     """True if one response could not reasonably satisfy both (one id twice is a conflict too)."""
-    if a.id == b.id or any(a.id in s and b.id in s for s in _EXCLUSIVE):
+    if a.id == b.id or {a.id, b.id} & _ALONE or any(a.id in s and b.id in s for s in _EXCLUSIVE + _EXCLUSIVE_IFBENCH):
         return True
     ids = {a.id, b.id}
     if "keywords:forbidden_words" in ids and _words_of(a) & _words_of(b):

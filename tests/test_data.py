@@ -1,4 +1,5 @@
 """data.py: the three row formats, errors that name file:line: field, the synthetic generator."""
+import itertools
 import json
 import re
 
@@ -73,6 +74,21 @@ def test_conflict_rules():
     assert D.conflicts(lower, upper) and D.conflicts(few, many) and D.conflicts(use, ban)
     assert D.conflicts(Constraint("detectable_format:json_format"), Constraint("detectable_format:number_bullet_lists", {"num_bullets": 2}))
     assert not D.conflicts(lower, few) and not D.conflicts(use, few)
+
+
+def test_ifbench_conflict_rules_leave_ifeval_pairs_alone():
+    import constraints as C
+    for a, b in itertools.combinations(KNOWN_IDS, 2):  # the IFEval-only sets (and every study on them) are unchanged
+        if any(a in s and b in s for s in D._EXCLUSIVE_IFBENCH):
+            assert any(a in s and b in s for s in D._EXCLUSIVE), (a, b)
+    title, lower = Constraint("format:title_case"), Constraint("change_case:english_lowercase")
+    only = Constraint("repeat:repeat_simple")
+    assert D.conflicts(title, lower) and D.conflicts(only, Constraint("count:numbers", {"N": 2}))
+    assert not D.conflicts(title, Constraint("count:numbers", {"N": 2}))
+    ids = [i for i in C.IFBENCH_IDS if i in C.SAMPLERS] + KNOWN_IDS
+    rows = D.synthetic_set(300, 0, ids=ids, max_constraints=7, min_constraints=5)
+    assert all(D.compatible(i.constraints) for i in rows)
+    assert not any(len(i.constraints) > 1 and "repeat:repeat_simple" in {c.id for c in i.constraints} for i in rows)
 
 
 def test_synthetic_sets_are_deterministic_compatible_and_disjoint():
