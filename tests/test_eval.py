@@ -1,5 +1,9 @@
 """eval.py: scoring response files reproduces the official IFEval numbers."""
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -159,3 +163,15 @@ def test_eval_greedy_on_a_few_prompts_counts_prompts(tmp_path, capsys):
     assert summary["n_prompts"] == 3 and summary["ila"] in (0.0, 1 / 3, 2 / 3, 1.0)
     bar = capsys.readouterr().err
     assert "0/3 [" in bar and "prompt/s" in bar  # the bar counts prompts, not chunks
+
+
+def test_ifeval_score_imports_neither_torch_nor_ifbench_dependencies(tmp_path):
+    # a fresh process: `score` on IFEval rows must not pay for torch or NLTK (they load on first use)
+    row = {"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
+    (tmp_path / "in.jsonl").write_text(json.dumps(row) + "\n")
+    (tmp_path / "r.jsonl").write_text(json.dumps({"prompt": "Say hi.", "response": "hi"}) + "\n")
+    code = ("import sys, eval; eval.main(['score', '--input', 'in.jsonl', '--responses', 'r.jsonl', '--out', 'o.jsonl']); "
+            "print(sorted({'torch', 'nltk', 'syllapy', 'emoji'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(pathlib.Path(E.__file__).resolve().parent)})
+    assert out.stdout.strip().splitlines()[-1] == "[]"
