@@ -14,6 +14,7 @@ word tokenizer. NLTK, its tagger and its stop words are loaded on first use, so 
 imports them; missing NLTK data raises MissingData naming the one-line download, never a silent False.
 """
 import functools
+import itertools
 import re
 
 import textstats as T
@@ -86,7 +87,10 @@ def word_tokenize(text):
     return list(word_tokens(text))
 
 
-def word_tokens(text, keep=None, width=4000):
+PIECE = 4000  # characters: a longer sentence is tokenized piece by piece, as needed
+
+
+def word_tokens(text, keep=None, width=PIECE):
     """word_tokenize's tokens, as needed: sentence by sentence, and a sentence longer than `width` piece
     by piece (see _pieces); only the pieces p with keep(p), if given. The tokenizer is the slow part
     (~3 s per MB), so a check that stops at a token stops tokenizing there."""
@@ -166,28 +170,17 @@ def _until_space(text, i):
         i += 1
 
 
-def end_tokens(text, k=2, window=2000):
-    """(first k tokens, last k tokens) of word_tokenize(text), tokenizing as little as possible: only
-    the first and last sentences, and of a long sentence a `window` at its start (or end) when that
-    yields k + 3 tokens or more. NLTK's rules look a few characters around each spot, plus the ends
-    of the string, so only the tokens next to the cut can differ (tests/test_ifbench_text.py checks it)."""
+def end_tokens(text, k=2, width=PIECE):
+    """(first k tokens, last k tokens) of word_tokenize(text), tokenizing only the pieces (see _pieces)
+    at either end that hold them."""
     sentences = T.split_sentences(text)
-    head, tail = [], []
-    for s in sentences:
-        part = _word_tokenizer().tokenize(s[:window]) if len(s) > window else ()
-        head += part[:k] if len(part) >= k + 3 else _whole(s)
-        if len(head) >= k:
-            break
-    for s in reversed(sentences):
-        part = _word_tokenizer().tokenize(s[-window:]) if len(s) > window else ()
-        tail = list(part[-k:] if len(part) >= k + 3 else _whole(s)) + tail
+    head = list(itertools.islice((w for s in sentences for p in _pieces(s, width) for w in _piece_tokens(*p)), k))
+    tail = []
+    for p in (p for s in reversed(sentences) for p in reversed(list(_pieces(s, width)))):
+        tail = list(_piece_tokens(*p)) + tail
         if len(tail) >= k:
             break
-    return head[:k], tail[-k:]
-
-
-def _whole(sentence):
-    return [w for piece in _pieces(sentence, 4000) for w in _piece_tokens(*piece)]
+    return head, tail[-k:]
 
 
 @functools.lru_cache(maxsize=1)

@@ -67,13 +67,13 @@ def test_word_tokenize_splits_sentences_then_words():
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.sampled_from(["word", "Don't", '"', "''", "``", "(", ")", ".", "...", "--", "<<", "{[", "U.S.",
                                  "a.", " ", "  ", "\n", "can't", "'s", ",", "!"]), min_size=1, max_size=400),
-       st.integers(5, 60))
-def test_token_windows_give_the_ends_of_word_tokenize(atoms, window):
+       st.integers(1, 60))
+def test_the_end_pieces_give_the_ends_of_word_tokenize(atoms, width):
     t = "".join(atoms)
     tokens = X.word_tokenize(t)
     for k in (2, 3):
-        head, tail = X.end_tokens(t, k, window)
-        assert head == tokens[:k] and tail == tokens[-k:][-len(tail):] and len(tail) == min(k, len(tokens))
+        head, tail = X.end_tokens(t, k, width)
+        assert head == tokens[:k] and tail == tokens[-k:]
 
 
 def _lowercase_token(tokens):  # format:title_case's failing token, the slow way
