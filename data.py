@@ -166,9 +166,9 @@ def _words_of(c):
 
 def conflicts(a: Constraint, b: Constraint) -> bool:
     """True if one response could not reasonably satisfy both (one id twice is a conflict too)."""
-    if a.id == b.id or {a.id, b.id} & _ALONE or any(a.id in s and b.id in s for s in _EXCLUSIVE + _EXCLUSIVE_IFBENCH):
-        return True
     ids = {a.id, b.id}
+    if len(ids) == 1 or ids & _ALONE or any(ids <= s for s in _EXCLUSIVE + _EXCLUSIVE_IFBENCH):
+        return True
     if "keywords:forbidden_words" in ids and _words_of(a) & _words_of(b):
         return True  # "include X" vs "never say X"
     if ids == {"length_constraints:number_words", "length_constraints:number_sentences"}:

@@ -221,8 +221,9 @@ def _no_bullets_bullets(t):
 
 
 def _title_case(t):
-    """No token may start lowercase with an all-lower or all-upper tail ("n't", "is" of "'tis" count);
-    only the sentences that may hold one are tokenized (ifbench_text.may_have_lowercase_token)."""
+    """No token may start lowercase with an all-lower or all-upper tail ("n't", "is" of "'tis" count).
+    A text with no such possible token skips Punkt and the tokenizer; otherwise only the pieces that
+    may hold one are tokenized (ifbench_text.may_have_lowercase_token, word_tokens)."""
     if not may_have_lowercase_token(t):
         return True
     for w in word_tokens(t, keep=may_have_lowercase_token):
