@@ -21,7 +21,7 @@ from transformers import HfArgumentParser
 
 from constraints import KNOWN_IDS, SAMPLERS
 from data import synthetic_set
-from models import resolve_device, resolve_dtype
+from models import resolve_device, resolve_dtype, resolve_engine
 
 # what a random 2-layer model can learn in minutes: using a few keywords, word counts, no commas
 TOY_IDS = ["keywords:existence", "length_constraints:number_words", "punctuation:no_comma"]
@@ -29,47 +29,66 @@ TOY_IDS = ["keywords:existence", "length_constraints:number_words", "punctuation
 
 @dataclass
 class Config:
-    method: Literal["hir", "grpo", "grpo_cla"] = field(default="hir", metadata={"help": "hir (binary reward + replays) | grpo (binary) | grpo_cla (reward = CLA)"})
-    model: str = field(default="smollm2", metadata={"help": "smollm2 (offline default) | toy | a local HF folder | a hub id"})
+    method: Literal["hir", "grpo", "grpo_cla"] = field(default="hir", metadata={
+        "help": "hir (binary reward + replays) | grpo (binary) | grpo_cla (reward = CLA)"})
+    model: str = field(default="smollm2", metadata={
+        "help": "smollm2 (offline default) | toy | a local HF folder | a hub id"})
     data: str = field(default="synthetic", metadata={"help": "synthetic, or a JSONL of our rows or HIR-16K type1 rows"})
-    out: str = field(default="runs/hir", metadata={"help": "run directory: config, metrics, curves, checkpoints; a fresh run needs it empty"})
-    overwrite: bool = field(default=False, metadata={"help": "a fresh run into a non-empty --out deletes what is there first"})
-    resume: str = field(default="", metadata={"help": "a run directory (its newest checkpoint) or a checkpoint folder to continue from; "
-                                                     "--out defaults to its run directory, another --out forks the run"})
-    config: str = field(default="", metadata={"help": "a JSON or YAML file of these fields (flags on the command line win)"})
+    out: str = field(default="runs/hir", metadata={
+        "help": "run directory: config, metrics, curves, checkpoints; a fresh run needs it empty"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "a fresh run into a non-empty --out deletes what is there first"})
+    resume: str = field(default="", metadata={
+        "help": "a run directory (its newest checkpoint) or a checkpoint folder to continue from; "
+                "--out defaults to its run directory, another --out forks the run"})
+    config: str = field(default="", metadata={
+        "help": "a JSON or YAML file of these fields (flags on the command line win)"})
     steps: int = field(default=200, metadata={"help": "optimizer steps in total (a resumed run counts on)"})
     prompts_per_step: int = field(default=8, metadata={"help": "B: prompts per step"})
-    n: int = field(default=0, metadata={"help": "samples per prompt; 0 = 6 for hir, 8 for the baselines (same generation budget)"})
+    n: int = field(default=0, metadata={
+        "help": "samples per prompt; 0 = 6 for hir, 8 for the baselines (same generation budget)"})
     max_new_tokens: int = field(default=256, metadata={"help": "response length cap"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature (also used to score tokens)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
-    engine: Literal["hf", "fast"] = field(default="hf", metadata={"help": "rollout engine: hf | fast"})
+    engine: Literal["auto", "hf", "fast"] = field(default="auto", metadata={
+        "help": "rollout engine: auto = fast on CUDA (H200, bf16, SmolLM2 shape: 3.9x the hf loop's tok/s at batch 48, "
+                "1.35x at 384), hf on a CPU (the plain reference loop; on SmolLM2 there fast was 1.1x on a real "
+                "workload, docs/engines.md) | hf | fast"})
     min_constraints: int = field(default=1, metadata={"help": "synthetic instructions carry at least this many "
                                                               "constraints (the paper's regime: about 6, e.g. 5..7)"})
-    max_constraints: int = field(default=3, metadata={"help": "synthetic instructions carry at most this many constraints"})
-    constraint_ids: str = field(default="", metadata={"help": "comma-separated ids for synthetic data (IFEval's, or IFBench's sampled ones); empty = IFEval's 25"})
-    keywords: str = field(default="", metadata={"help": "comma-separated keyword pool for synthetic data; empty = constraints.WORDS"})
+    max_constraints: int = field(default=3, metadata={
+        "help": "synthetic instructions carry at most this many constraints"})
+    constraint_ids: str = field(default="", metadata={
+        "help": "comma-separated ids for synthetic data (IFEval's, or IFBench's sampled ones); empty = IFEval's "
+                "25"})
+    keywords: str = field(default="", metadata={
+        "help": "comma-separated keyword pool for synthetic data; empty = constraints.WORDS"})
     k_per_prompt: float = field(default=2.0, metadata={"help": "replays per prompt on average (budget = k * B)"})
-    select: Literal["global", "group", "random"] = field(default="global", metadata={"help": "replay selection: global | group | random"})
+    select: Literal["global", "group", "random"] = field(default="global", metadata={
+        "help": "replay selection: global | group | random"})
     lam0: float = field(default=2.0, metadata={"help": "selection weight of CLA at step 0"})
     eta: float = field(default=0.05, metadata={"help": "lambda grows as lam0 * (1 + eta) ** step"})
-    topup: int = field(default=1, metadata={"help": "top-up sampling when candidates < budget (0 = never); rounds, for sources"})
-    topup_mode: Literal["released", "sources"] = field(default="released", metadata={
-        "help": "released: ceil((kB - candidates) / B) more samples per prompt, trained as originals, and a replay "
-                "budget of (k - that) * B | sources: extra rounds of n samples that only serve as replay sources"})
-    adv: Literal["grpo", "drgrpo", "reinforce_pp"] = field(default="grpo", metadata={"help": "advantages: grpo (std-normalized) | drgrpo (centered) | reinforce_pp"})
-    kl_in_reward: float = field(default=0.0, metadata={"help": "reinforce_pp: KL-to-reference coefficient inside the "
-                                                               "per-token reward (the release: 0.001; loads a reference)"})
+    topup: bool = field(default=True, metadata={
+        "help": "the released top-up: when candidates < k * B, ceil((k * B - candidates) / B) more samples per prompt, "
+                "trained as originals, and a replay budget of (k - that) * B (replay.py)"})
+    adv: Literal["grpo", "drgrpo", "reinforce_pp"] = field(default="grpo", metadata={
+        "help": "advantages: grpo (std-normalized) | drgrpo (centered) | reinforce_pp"})
+    kl_in_reward: float = field(default=0.0, metadata={
+        "help": "reinforce_pp: KL-to-reference coefficient inside the "
+                "per-token reward (the release: 0.001; loads a reference)"})
     clip_low: float = field(default=0.2, metadata={"help": "PPO clip below 1"})
     clip_high: float = field(default=0.2, metadata={"help": "PPO clip above 1"})
-    agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = field(default="token_mean", metadata={"help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
+    agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = field(
+        default="token_mean", metadata={
+        "help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
     beta: float = field(default=0.0, metadata={"help": "KL-to-reference weight (0: no reference model is loaded)"})
     ppo_epochs: int = field(default=1, metadata={"help": "passes over each step's batch"})
     mini_batches: int = field(default=1, metadata={"help": "optimizer steps per training step and PPO epoch, each on "
                                                            "1/this of the rows (the release: 2)"})
     micro_batch: int = field(default=8, metadata={"help": "rows per forward/backward (gradient accumulation)"})
-    rollout_batch: int = field(default=0, metadata={"help": "rows decoded together (sampling, held-out eval); 0 = all "
-                                                            "of them at once (no gradients, so memory is the KV cache)"})
+    rollout_batch: int = field(default=0, metadata={
+        "help": "rows decoded together (sampling, held-out eval); 0 = all "
+                "of them at once (no gradients, so memory is the KV cache)"})
     lr: float = field(default=2e-6, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (the release: 0.01)"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
@@ -81,9 +100,10 @@ class Config:
     save_every: int = field(default=50, metadata={"help": "checkpoint period in steps (the last step is always saved)"})
     seed: int = field(default=0, metadata={"help": "seeds data order, sampling and selection"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
-    dtype: Literal["auto", "bf16", "fp32", "fp64"] = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp64 (tests); bf16: "
-                                                 "sampling reads a bf16 copy of the weights, the update runs fp32 "
-                                                 "master weights under bf16 autocast (train.py's docstring)"})
+    dtype: Literal["auto", "bf16", "fp32", "fp64"] = field(default="auto", metadata={
+        "help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp64 (tests); bf16: "
+                "sampling reads a bf16 copy of the weights, the update runs fp32 "
+                "master weights under bf16 autocast (train.py, precision and devices)"})
     debug: bool = field(default=False, metadata={"help": "re-verify every replay (reward must be 1)"})
 
 
@@ -174,13 +194,15 @@ def _is_model_name(v):
 
 _RULES = {  # field: (test, what it must be)
     "model": (_is_model_name, "toy, smollm2, an existing folder, or a hub id (org/name)"),
-    "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"), "n": (lambda v: v >= 0, ">= 0"),
-    "micro_batch": (lambda v: v >= 1, ">= 1"), "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
+    "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"),
+    "n": (lambda v: v >= 0, ">= 0"), "micro_batch": (lambda v: v >= 1, ">= 1"),
+    "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_constraints": (lambda v: v >= 1, ">= 1"),
     "min_constraints": (lambda v: v >= 1, ">= 1 (and at most max_constraints)"),
-    "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"), "lr": (lambda v: v > 0, "> 0"),
-    "beta": (lambda v: v >= 0, ">= 0"), "kl_in_reward": (lambda v: v >= 0, ">= 0"), "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
-    "lam0": (lambda v: v >= 0, ">= 0"), "eta": (lambda v: v > -1, "> -1"), "topup": (lambda v: v >= 0, ">= 0"),
+    "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "lr": (lambda v: v > 0, "> 0"), "beta": (lambda v: v >= 0, ">= 0"), "kl_in_reward": (lambda v: v >= 0, ">= 0"),
+    "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
+    "lam0": (lambda v: v >= 0, ">= 0"), "eta": (lambda v: v > -1, "> -1"),
     "clip_low": (lambda v: 0 <= v < 1, "in [0, 1)"), "clip_high": (lambda v: v >= 0, ">= 0"),
     "weight_decay": (lambda v: v >= 0, ">= 0"), "grad_clip": (lambda v: v > 0, "> 0"),
     "log_every": (lambda v: v >= 1, ">= 1"), "eval_every": (lambda v: v >= 0, ">= 0 (0 = never)"),
@@ -205,6 +227,7 @@ def validate(cfg):
     try:  # auto -> what this machine has, checked now rather than after the model loads
         cfg.device = resolve_device(cfg.device)
         cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
+        cfg.engine = resolve_engine(cfg.engine, cfg.device)
     except ValueError as e:
         raise SystemExit(f"bad config value: {e}") from None
     return cfg

@@ -39,7 +39,8 @@ def read_jsonl(path):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
+                raise DataError(f"{path}:{lineno}: not UTF-8 "
+                                f"(byte {raw[e.start]:#04x} at column {e.start + 1})") from None
             if not line.strip():
                 continue
             try:

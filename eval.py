@@ -124,7 +124,8 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
     results, was_training = [], model.training
     model.eval()
     per_call = max(1, micro_batch // n)
-    bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True, leave=False)
+    bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True,
+               leave=False)
     if engine == "fast":  # continuous batching: micro_batch slots, a finished slot takes the next prompt
         texts = _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_tokens, seed, micro_batch,
                                   stream_ids, on_done=lambda j: bar.update(1 / n))
@@ -149,10 +150,10 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
 
 
 def _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_tokens, seed, slots, stream_ids, on_done):
-    """n responses per instruction (instruction-major) from continuous.py; instruction i samples from its
+    """n responses per instruction (instruction-major) from engines/continuous.py; instruction i samples from its
     own random streams (stream_ids[i], default i), so its responses do not depend on its batch-mates."""
     import torch
-    from continuous import decode_queue
+    from engines.continuous import decode_queue
     from rollout import encode_prompts, eos_token_ids
     ids, mask = encode_prompts(tokenizer, [ins.render() for ins in instructions])
     rows = [r[m.bool()].to(model.device) for r, m in zip(ids, mask) for _ in range(n)]  # n copies each
@@ -167,10 +168,11 @@ def _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_to
 
 
 def cmd_generate(args):
-    from models import DTYPES, load_model, resolve_device, resolve_dtype
+    from models import DTYPES, load_model, resolve_device, resolve_dtype, resolve_engine
     try:
         device = resolve_device(args.device)
         dtype = resolve_dtype(args.dtype, device)  # the precision path of training's rollouts: bf16 weights on CUDA
+        auto_engine = resolve_engine("auto", device)
     except ValueError as e:
         sys.exit(f"error: {e}")
     model, tok = load_model(args.model, dtype=DTYPES[dtype], device=device)
@@ -189,15 +191,17 @@ def cmd_generate(args):
             raise DataError(f"{args.data}: no rows")
         # on a GPU a decode step costs about as much for 128 rows as for 16 (a launch-bound 135M model)
         defaults = {"temperature": 0.6, "max_new_tokens": 4096, "micro_batch": 128 if device.startswith("cuda") else 16,
-                    "seed": 0, "engine": "hf"}
+                    "seed": 0, "engine": auto_engine}
     for k, v in defaults.items():  # unset options: the paper's protocol, or the run's own settings
         if getattr(args, k) is None:
             setattr(args, k, v)
     results, summary = evaluate(model, tok, instructions, args.n, args.temperature, args.max_new_tokens, args.seed,
                                 args.micro_batch, args.engine, progress=True)
     os.makedirs(args.out, exist_ok=True)
-    write_jsonl(os.path.join(args.out, "responses.jsonl"), [{"prompt": r["prompt"], "response": r["response"]} for r in results])
-    write_jsonl(os.path.join(args.out, "results.jsonl"), [{k: v for k, v in r.items() if k != "prompt"} for r in results])
+    write_jsonl(os.path.join(args.out, "responses.jsonl"),
+                [{"prompt": r["prompt"], "response": r["response"]} for r in results])
+    write_jsonl(os.path.join(args.out, "results.jsonl"),
+                [{k: v for k, v in r.items() if k != "prompt"} for r in results])
     json.dump({"config": vars(args), "summary": summary}, open(os.path.join(args.out, "results.json"), "w"), indent=1)
     print_table(summary)
     return summary
@@ -226,10 +230,12 @@ class EvalConfig:
     n: int = field(default=1, metadata={"help": "samples per prompt (pass@k for k <= n)"})
     temperature: Optional[float] = field(default=None, metadata={"help": "0 = greedy; default: the paper's 0.6 "
                                                                          "(synthetic: the run's)"})
-    max_new_tokens: Optional[int] = field(default=None, metadata={"help": "default: the paper's 4096 (synthetic: the run's)"})
-    micro_batch: Optional[int] = field(default=None, metadata={"help": "rows per generation call (default: 16 on a CPU, "
-                                                                       "128 on CUDA; synthetic: the run's)"})
-    engine: Optional[str] = field(default=None, metadata={"help": "hf | fast (default hf; synthetic: the run's)"})
+    max_new_tokens: Optional[int] = field(default=None, metadata={"help": "default: the paper's 4096 "
+                                                                          "(synthetic: the run's)"})
+    micro_batch: Optional[int] = field(default=None, metadata={"help": "rows per generation call (default: 16 "
+                                                                       "on a CPU, 128 on CUDA; synthetic: the run's)"})
+    engine: Optional[str] = field(default=None, metadata={"help": "hf | fast (default: fast on CUDA, hf on a CPU, "
+                                                                  "as train.py's auto; synthetic: the run's)"})
     limit: int = field(default=0, metadata={"help": "only the first N prompts (0 = all)"})
     seed: Optional[int] = field(default=None, metadata={"help": "sampling seed (default 0; synthetic: the run's)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})

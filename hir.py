@@ -29,7 +29,8 @@ def group_advantages(rewards, group_ids, scale="std", eps=1e-6):
         raise ValueError(f"scale must be 'std' or 'none', got {scale!r}")
     rewards = rewards.to(torch.promote_types(rewards.dtype, torch.float32))
     _, g = torch.unique(group_ids, return_inverse=True)                  # groups as 0..G-1
-    count = torch.zeros(int(g.max()) + 1, dtype=rewards.dtype, device=rewards.device).index_add_(0, g, torch.ones_like(rewards))
+    count = torch.zeros(int(g.max()) + 1, dtype=rewards.dtype, device=rewards.device)
+    count = count.index_add_(0, g, torch.ones_like(rewards))             # (G,) members per group
     mean = torch.zeros_like(count).index_add_(0, g, rewards) / count      # (G,)
     centered = rewards - mean[g]                                          # (N,)
     if scale == "none":
@@ -91,6 +92,20 @@ def policy_loss(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2, agg="tok
         stats = {"clip_frac": (cut * m).sum() / m.sum().clamp(min=1),
                  "approx_kl": ((ratio - 1 - log_ratio) * m).sum() / m.sum().clamp(min=1)}
     return loss, stats
+
+
+def ratio_stats(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2):
+    """Per-row sums for the diagnostics, kept apart for originals and replays by the caller:
+    (N,) real tokens, sum of ratios, max ratio (0 on an empty row), tokens the clip cuts (as in
+    policy_loss), and sum of k3(old || new). logp, old_logp, mask (N, T); adv (N,) or (N, T)."""
+    with torch.no_grad():
+        m = mask.to(logp.dtype)
+        log_ratio = logp - old_logp
+        ratio = log_ratio.exp()
+        a = adv if adv.dim() == 2 else adv[:, None]
+        cut = ((ratio < 1 - clip_low) & (a < 0)) | ((ratio > 1 + clip_high) & (a > 0))
+        return (m.sum(1), (ratio * m).sum(1), (ratio * m).amax(1) if m.shape[1] else m.sum(1), (cut * m).sum(1),
+                ((ratio - 1 - log_ratio) * m).sum(1))
 
 
 def kl_penalty(logp, ref_logp, mask, kind="k3", clamp=10.0):

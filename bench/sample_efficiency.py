@@ -2,11 +2,11 @@
 
     python bench/sample_efficiency.py                                    # 5 seeds x 3 methods x 2 regimes, CPU
     python bench/sample_efficiency.py --regimes multi --seeds 0 1 2 --steps 100 --methods hir grpo
-    python bench/sample_efficiency.py --preset smollm2-gpu        # one GPU: HiR then GRPO, ~10 min (estimate, not yet run)
+    python bench/sample_efficiency.py --preset smollm2-gpu  # one GPU: HiR then GRPO, ~10 min (estimate, not yet run)
 
 Regimes (on the toy, whose three constraint ids make three its maximum per instruction):
   * multi: every instruction carries all three constraints, on the toy that reads its instruction
-    (warmstart.py; made once into runs/toy_reader if absent);
+    (bench/warmstart.py; made once into runs/toy_reader if absent);
   * zero:  the same instructions on the random-init toy, whose ILA starts near 0, so most binary
     GRPO groups start with reward 0 on every sample.
 Each method trains with the same seeds and data (HiR: 6 samples + up to 2 replays per prompt;
@@ -14,8 +14,9 @@ GRPO: 8 samples per prompt). Held-out ILA (and CLA) on --eval_size instructions 
 standard error at or below 0.02) is interpolated at common budgets of generated responses (top-ups
 count). With --preset smollm2-gpu the same study runs on SmolLM2-135M-Instruct (one seed, 40 steps, the paper's
 regime of 5 to 7 constraints per instruction, 625 held-out instructions at 256 new tokens, fast engine);
-finished runs are reused, so `--methods hir` then `--methods hir grpo` splits it into two calls. The ratio of responses HiR needs to reach GRPO's final mean ILA, with a bootstrap interval
-over seeds, is printed per regime, and the curves go to curves_<regime>.png (matplotlib, optional).
+finished runs are reused, so `--methods hir` then `--methods hir grpo` splits it into two calls. The ratio
+of responses HiR needs to reach GRPO's final mean ILA, with a bootstrap interval over seeds, is printed per
+regime, and the curves go to curves_<regime>.png (matplotlib, optional).
 """
 import argparse
 import json
@@ -35,13 +36,16 @@ ap.add_argument("--eval_size", type=int, default=625)
 ap.add_argument("--eval_every", type=int, default=10)
 ap.add_argument("--reader", default="runs/toy_reader", help="the warm-started toy (made if absent)")
 ap.add_argument("--out", default="runs/sample_efficiency")
-ap.add_argument("--model", default=None, help="train every regime on this model (default: toy for zero, the reader for multi)")
+ap.add_argument("--model", default=None,
+                help="train every regime on this model (default: toy for zero, the reader for multi)")
 ap.add_argument("--constraints", type=int, nargs=2, default=[3, 3], metavar=("MIN", "MAX"),
                 help="constraints per synthetic instruction")
-ap.add_argument("--preset", choices=["smollm2-gpu"], help="SmolLM2 on one GPU (see above); flags given after it still apply")
+ap.add_argument("--preset", choices=["smollm2-gpu"],
+                help="SmolLM2 on one GPU (see above); flags given after it still apply")
 ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more train.py flags")
-PRESETS = {"smollm2-gpu": dict(model="smollm2", methods=["hir", "grpo"], seeds=[0], steps=40, eval_every=20, eval_size=625, regimes=["multi"],
-                               constraints=[5, 7], out="runs/sample_efficiency_smollm2",
+PRESETS = {"smollm2-gpu": dict(model="smollm2", methods=["hir", "grpo"], seeds=[0], steps=40, eval_every=20,
+                               eval_size=625, regimes=["multi"], constraints=[5, 7],
+                               out="runs/sample_efficiency_smollm2",
                                extra=["--engine", "fast", "--max_new_tokens", "256"])}
 args = ap.parse_args()
 if args.preset:
@@ -99,8 +103,8 @@ for regime in args.regimes:
                 flags = (["--model", args.model] if args.model else ["--model", "toy"] if regime == "zero"
                          else ["--config", os.path.join(model_for(regime), "preset.json")])
                 train.main([*flags, "--method", method, "--seed", str(seed), "--steps", str(args.steps),
-                            "--min_constraints", str(args.constraints[0]), "--max_constraints", str(args.constraints[1]),
-                            "--eval_every", str(args.eval_every),
+                            "--min_constraints", str(args.constraints[0]),
+                            "--max_constraints", str(args.constraints[1]), "--eval_every", str(args.eval_every),
                             "--eval_size", str(args.eval_size), "--log_every", str(args.steps), "--out", out,
                             "--overwrite", *args.extra])
             curves.setdefault(method, {})[seed] = curve(out)

@@ -73,7 +73,8 @@ def _words(n):  # "a", ..., "z", "aa", ...: n distinct lowercase words
 hostile = {"prose": ("The quick brown fox. Mr. Smith went to Washington! " * 2000)[:100_000],
            "brackets": "[" * 100_000, "blank lines": " \n" * 50_000, "angles": "<<" * 50_000,
            "stars": "*a" * 50_000, "abbreviations": "Mr. " * 25_000,
-           "distinct abbreviations": " ".join(f"Dr. Name{i}" for i in range(12_000))[:100_000], "nesting": "{{{[[[" * 16_667,
+           "distinct abbreviations": " ".join(f"Dr. Name{i}" for i in range(12_000))[:100_000],
+           "nesting": "{{{[[[" * 16_667,
            # Punkt's worst cases: many candidate periods, each new, none ending a sentence
            "initials, new words": " ".join(f"A. {w}" for w in _words(20_000))[:100_000],
            "ordinals": " ".join(f"{i}. a" for i in range(20_000))[:100_000],
@@ -118,7 +119,7 @@ for dt, cid, name in sorted(worst, reverse=True)[:12]:
 
 # Sentence counting side by side: the package's tokenize() (the reference) vs ours, on the strings that
 # are hard for Punkt, with our caches cleared before each so every decision is computed afresh.
-import textstats as T  # noqa: E402
+import checkers.textstats as T  # noqa: E402
 
 print("number of sentences, package tokenize() vs our count (cold caches):")
 for name in ["distinct abbreviations", "initials, new words", "ordinals", "hyphenated abbreviations",
@@ -161,7 +162,7 @@ for mb in (1, 2, 4):  # a line never closed: the official regex rescans the rest
 # cleared: ours scans for a possible failing token first, then tokenizes only the pieces that may hold one.
 from nltk.tokenize.destructive import NLTKWordTokenizer  # noqa: E402
 
-import ifbench_text as X  # noqa: E402
+import checkers.ifbench_text as X  # noqa: E402
 
 print("format:title_case on hostile 100 KB strings: word_tokenize + rule vs ours")
 title, words = C.Constraint("format:title_case"), NLTKWordTokenizer()
@@ -176,4 +177,5 @@ for name, s in hostile.items():
     ours = title.check(s)
     t_ours = time.perf_counter() - t
     assert ours == theirs, name
-    print(f"  {name:34s} {str(ours):5s} {t_theirs * 1000:7.1f} ms vs {t_ours * 1000:6.1f} ms  {t_theirs / t_ours:6.1f}x")
+    print(f"  {name:34s} {str(ours):5s} {t_theirs * 1000:7.1f} ms vs {t_ours * 1000:6.1f} ms  "
+          f"{t_theirs / t_ours:6.1f}x")

@@ -25,12 +25,18 @@ def config_error(argv, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["--lr", "-1"], "--lr -1.0: must be > 0 (AdamW learning rate)"), (["--method", "ppo"], "invalid choice: 'ppo'"),
-    (["--steps", "ten"], "--steps: invalid int value: 'ten' (optimizer steps"), (["--nope", "1"], "unrecognized arguments: --nope"),
-    (["--constraint_ids", "punctuation:no_colon"], "ids that can be sampled"), (["--lr"], "--lr: expected one argument"),
-    (["--save_every", "0"], "--save_every 0: must be >= 1"), (["--max_constraints", "0"], "--max_constraints 0: must be >= 1"),
-    (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"), (["--model", "nosuchmodel"], "'nosuchmodel': must be toy, smollm2"),
+    (["--steps", "ten"], "--steps: invalid int value: 'ten' (optimizer steps"),
+    (["--nope", "1"], "unrecognized arguments: --nope"),
+    (["--constraint_ids", "punctuation:no_colon"], "ids that can be sampled"),
+    (["--lr"], "--lr: expected one argument"),
+    (["--save_every", "0"], "--save_every 0: must be >= 1"),
+    (["--max_constraints", "0"], "--max_constraints 0: must be >= 1"),
+    (["--device", "tpu"], "device must be auto, cpu, cuda or cuda:N"),
+    (["--model", "nosuchmodel"], "'nosuchmodel': must be toy, smollm2"),
     (["--grad_checkpointing", "maybe"], "--grad_checkpointing/--grad-checkpointing: Truthy value expected"),
-    (["--eval_every", "-1"], "--eval_every -1: must be >= 0"), (["--min_constraints", "4"], "must be at most --max_constraints 3"), (["--keywords", "river,,candle"], "non-empty words"),
+    (["--eval_every", "-1"], "--eval_every -1: must be >= 0"),
+    (["--min_constraints", "4"], "must be at most --max_constraints 3"),
+    (["--keywords", "river,,candle"], "non-empty words"),
     (["--resume", "runs/no_such_run"], "--resume runs/no_such_run: no such directory"),
     pytest.param(["--device", "cuda"], "'cuda' asked for, but this torch sees no CUDA device",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"))])
@@ -39,7 +45,8 @@ def test_bad_config_fails_fast_with_the_fields_help(argv, message, capsys):
 
 
 def test_command_line_conventions():
-    cfg = C.parse_config(["--model=toy", "--debug", "--steps", "2", "--max-new-tokens=9", "--grad_checkpointing", "false"])
+    cfg = C.parse_config(["--model=toy", "--debug", "--steps", "2", "--max-new-tokens=9",
+                          "--grad_checkpointing", "false"])
     assert cfg.debug is True and cfg.steps == 2 and cfg.max_new_tokens == 9 and cfg.grad_checkpointing is False
     assert cfg.lr == C.TOY_PRESET["lr"] and C.parse_config(["--model", "toy", "--lr", "0.5"]).lr == 0.5
     assert C.parse_config([]).lr == 2e-6  # the preset is the toy's alone

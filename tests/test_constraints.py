@@ -17,9 +17,12 @@ CASES = [
     ("change_case:english_lowercase", {}, "This is a plain English sentence about the weather.", False),
     ("change_case:english_capital", {}, "THIS IS A PLAIN ENGLISH SENTENCE ABOUT THE WEATHER TODAY.", True),
     ("change_case:english_capital", {}, "THIS IS A PLAIN ENGLISH SENTENCE ABOUT THE WEATHEr.", False),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"}, "I LOVE it, DON'T you?", True),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"}, "Nothing shouted here.", False),
-    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"}, "Only ONE here.", True),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"},
+     "I LOVE it, DON'T you?", True),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"},
+     "Nothing shouted here.", False),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"},
+     "Only ONE here.", True),
     ("combination:repeat_prompt", {"prompt_to_repeat": "Say hi."}, "say HI. Hi!", True),
     ("combination:repeat_prompt", {"prompt_to_repeat": "Say hi."}, "Hi! Say hi.", False),
     ("combination:two_responses", {}, "First answer.\n******\nSecond answer.", True),
@@ -34,8 +37,10 @@ CASES = [
     ("detectable_format:constrained_response", {}, "My answer is perhaps.", False),
     ("detectable_format:json_format", {}, '```json\n{"a": [1, 2]}\n```', True),
     ("detectable_format:json_format", {}, '{"a": [1, 2]', False),
-    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2}, "Section 1\nfoo\nSection 2\nbar", True),
-    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 3}, "Section 1\nfoo\nSection 2\nbar", False),
+    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2},
+     "Section 1\nfoo\nSection 2\nbar", True),
+    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 3},
+     "Section 1\nfoo\nSection 2\nbar", False),
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "Intro\n* one\n- two\n", True),
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "* one\n* two\n* three", False),
     ("detectable_format:number_bullet_lists", {"num_bullets": 1}, "**bold** is not a bullet\n* but this is", True),
@@ -60,8 +65,10 @@ CASES = [
      "First part.\n\nNow the second.", False),
     ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "One.\n***\nTwo.", True),
     ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "One.\n***\n***\nTwo.", False),
-    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"}, "Mr. Smith came. He sat.", True),
-    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"}, "Mr. Smith came. He sat.", False),
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"},
+     "Mr. Smith came. He sat.", True),
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"},
+     "Mr. Smith came. He sat.", False),
     ("length_constraints:number_words", {"num_words": 3, "relation": "at least"}, "one two-three", True),
     ("length_constraints:number_words", {"num_words": 3, "relation": "less than"}, "one two-three", False),
     ("startend:end_checker", {"end_phrase": "Any other questions?"}, 'Done. any other questions?"', True),
@@ -102,7 +109,8 @@ def test_unknown_id_lists_known_ids():
 
 
 @pytest.mark.parametrize("kwargs", [{"num_words": 3}, {"num_words": "3", "relation": "at least"},
-                                    {"num_words": 3, "relation": "at most"}, {"num_words": 3, "relation": "at least", "x": 1}])
+                                    {"num_words": 3, "relation": "at most"},
+                                    {"num_words": 3, "relation": "at least", "x": 1}])
 def test_bad_kwargs_are_errors(kwargs):
     with pytest.raises(ValueError, match="number_words"):
         C.Constraint("length_constraints:number_words", kwargs)
@@ -135,7 +143,8 @@ def _instruction(template):
 RENDERED = {
     "type1": "Write a poem. Do not use commas. Mention tea. Wrap it in quotes!",
     "type2": "Write a poem.\nDo not use commas. Mention tea. Wrap it in quotes!",
-    "type3": "Write a poem.\n\nThe output must follow the following rules:\n1. Do not use commas.\n2. Mention tea.\n3. Wrap it in quotes!",
+    "type3": "Write a poem.\n\nThe output must follow the following rules:\n"
+             "1. Do not use commas.\n2. Mention tea.\n3. Wrap it in quotes!",
     "type4": "Write a poem.\n\n- Do not use commas.\n- Mention tea.\n- Wrap it in quotes!",
     "type5": "Do not use commas. Mention tea. Wrap it in quotes!\n\nWrite a poem.",
     "type6": "Write a poem.\n\nDo not use commas.\nMention tea.\nWrap it in quotes!",

@@ -41,23 +41,35 @@ def test_three_formats_parse(tmp_path):
     ({"task": "x", "constraints": [{"id": "nope"}]}, "rows.jsonl:2: constraints[0]: unknown instruction id"),
     ({"task": 3, "constraints": [NC]}, "rows.jsonl:2: task: must be str"),
     ({"task": "x", "constraints": [NC], "template": "type9"}, "rows.jsonl:2: template: unknown"),
-    ({"prompt": "x", "instruction_id_list": ["punctuation:no_comma"], "kwargs": []}, "rows.jsonl:2: instruction_id_list"),
+    ({"prompt": "x", "instruction_id_list": ["punctuation:no_comma"], "kwargs": []},
+     "rows.jsonl:2: instruction_id_list"),
     ({"question": "x", "criteria": [], "ground_truth": "{"}, "rows.jsonl:2: ground_truth: not valid JSON"),
     ({"hello": 1}, "rows.jsonl:2: row: unknown format"),
     # accepted before, then crashed mid-training when first sampled, or gave vacuous or impossible rewards
-    (_kw("keywords:existence", keywords=[1, 2]), "rows.jsonl:2: constraints[0]: keywords:existence: kwarg 'keywords': must be a non-empty list of non-empty strings"),
-    (_kw("keywords:existence", keywords=[""]), "constraints[0]: keywords:existence: kwarg 'keywords': must be a non-empty list"),
-    ({"task": "x", "constraints": [{"id": "punctuation:no_comma", "text": 5}]}, "rows.jsonl:2: constraints[0]: punctuation:no_comma: text must be a non-empty string"),
-    ({"question": "x", "criteria": [5], "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}},
+    (_kw("keywords:existence", keywords=[1, 2]),
+     "rows.jsonl:2: constraints[0]: keywords:existence: kwarg 'keywords': "
+     "must be a non-empty list of non-empty strings"),
+    (_kw("keywords:existence", keywords=[""]),
+     "constraints[0]: keywords:existence: kwarg 'keywords': must be a non-empty list"),
+    ({"task": "x", "constraints": [{"id": "punctuation:no_comma", "text": 5}]},
+     "rows.jsonl:2: constraints[0]: punctuation:no_comma: text must be a non-empty string"),
+    ({"question": "x", "criteria": [5],
+      "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}},
      "rows.jsonl:2: ground_truth[0]: punctuation:no_comma: text must be a non-empty string"),
-    ({"question": "x", "criteria": ["c"], "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": ["x"]}},
+    ({"question": "x", "criteria": ["c"],
+      "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": ["x"]}},
      "rows.jsonl:2: ground_truth[0]: kwargs must be an object, got str"),
     ({"task": "x", "constraints": []}, "rows.jsonl:2: constraints: no constraints"),
-    (_kw("keywords:letter_frequency", letter="", let_frequency=2, let_relation="at least"), "kwarg 'letter': must not be empty"),
-    (_kw("length_constraints:number_words", num_words=-5, relation="at least"), "kwarg 'num_words': must be >= 1, got -5"),
-    (_kw("length_constraints:nth_paragraph_first_word", num_paragraphs=3, nth_paragraph=0, first_word="so"), "kwarg 'nth_paragraph': must be >= 1"),
-    (_kw("length_constraints:nth_paragraph_first_word", num_paragraphs=2, nth_paragraph=3, first_word="so"), "must be at most num_paragraphs (2)"),
-    (_kw("language:response_language", language="klingon"), "kwarg 'language': must be a language code langdetect knows"),
+    (_kw("keywords:letter_frequency", letter="", let_frequency=2, let_relation="at least"),
+     "kwarg 'letter': must not be empty"),
+    (_kw("length_constraints:number_words", num_words=-5, relation="at least"),
+     "kwarg 'num_words': must be >= 1, got -5"),
+    (_kw("length_constraints:nth_paragraph_first_word", num_paragraphs=3, nth_paragraph=0, first_word="so"),
+     "kwarg 'nth_paragraph': must be >= 1"),
+    (_kw("length_constraints:nth_paragraph_first_word", num_paragraphs=2, nth_paragraph=3, first_word="so"),
+     "must be at most num_paragraphs (2)"),
+    (_kw("language:response_language", language="klingon"),
+     "kwarg 'language': must be a language code langdetect knows"),
 ])
 def test_bad_rows_name_file_line_and_field(tmp_path, row, message):
     good = {"task": "ok", "constraints": [NC]}
@@ -72,7 +84,8 @@ def test_conflict_rules():
     use = Constraint("keywords:existence", {"keywords": ["tea"]})
     ban = Constraint("keywords:forbidden_words", {"forbidden_words": ["Tea"]})
     assert D.conflicts(lower, upper) and D.conflicts(few, many) and D.conflicts(use, ban)
-    assert D.conflicts(Constraint("detectable_format:json_format"), Constraint("detectable_format:number_bullet_lists", {"num_bullets": 2}))
+    assert D.conflicts(Constraint("detectable_format:json_format"),
+                       Constraint("detectable_format:number_bullet_lists", {"num_bullets": 2}))
     assert not D.conflicts(lower, few) and not D.conflicts(use, few)
 
 

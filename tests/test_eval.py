@@ -40,7 +40,8 @@ def test_score_reproduces_official_numbers(tmp_path, capsys):
 
 def test_missing_response_is_a_clear_error(tmp_path):
     inp = tmp_path / "in.jsonl"
-    inp.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}) + "\n")
+    inp.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"],
+                               "kwargs": [{}]}) + "\n")
     res = tmp_path / "r.jsonl"
     res.write_text(json.dumps({"prompt": "Other.", "response": "x"}) + "\n")
     with pytest.raises(SystemExit, match="no response for the prompt of '1'"):
@@ -48,8 +49,8 @@ def test_missing_response_is_a_clear_error(tmp_path):
 
 
 def test_summary_numbers_by_hand():
-    results = [{"instruction_id_list": ["a", "b"], "follow_list_strict": [True, False], "follow_list_loose": [True, True],
-                "follow_all_strict": False, "follow_all_loose": True},
+    results = [{"instruction_id_list": ["a", "b"], "follow_list_strict": [True, False],
+                "follow_list_loose": [True, True], "follow_all_strict": False, "follow_all_loose": True},
                {"instruction_id_list": ["a"], "follow_list_strict": [True], "follow_list_loose": [True],
                 "follow_all_strict": True, "follow_all_loose": True}]
     s = E.summarize(results)
@@ -58,13 +59,17 @@ def test_summary_numbers_by_hand():
 
 
 IFEVAL_ROWS = [
-    {"key": 1, "prompt": "Write a poem about the ocean. Do not use any commas.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
-    {"key": 2, "prompt": "Say hi. Use the word river.", "instruction_id_list": ["keywords:existence"], "kwargs": [{"keywords": ["river"]}]},
-    {"key": 3, "prompt": "Describe sleep in fewer than 10 words.", "instruction_id_list": ["length_constraints:number_words"],
+    {"key": 1, "prompt": "Write a poem about the ocean. Do not use any commas.",
+     "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]},
+    {"key": 2, "prompt": "Say hi. Use the word river.", "instruction_id_list": ["keywords:existence"],
+     "kwargs": [{"keywords": ["river"]}]},
+    {"key": 3, "prompt": "Describe sleep in fewer than 10 words.",
+     "instruction_id_list": ["length_constraints:number_words"],
      "kwargs": [{"num_words": 10, "relation": "less than"}]},
-    {"key": 4, "prompt": "Write a letter to a friend about tea. Wrap it in quotes.", "instruction_id_list": ["startend:quotation", "punctuation:no_comma"],
-     "kwargs": [{}, {}]},
-    {"key": 5, "prompt": "List the pros and cons of recycling. Answer in lowercase.", "instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]},
+    {"key": 4, "prompt": "Write a letter to a friend about tea. Wrap it in quotes.",
+     "instruction_id_list": ["startend:quotation", "punctuation:no_comma"], "kwargs": [{}, {}]},
+    {"key": 5, "prompt": "List the pros and cons of recycling. Answer in lowercase.",
+     "instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]},
 ]
 
 
@@ -170,7 +175,8 @@ def test_ifeval_score_imports_neither_torch_nor_ifbench_dependencies(tmp_path):
     row = {"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
     (tmp_path / "in.jsonl").write_text(json.dumps(row) + "\n")
     (tmp_path / "r.jsonl").write_text(json.dumps({"prompt": "Say hi.", "response": "hi"}) + "\n")
-    code = ("import sys, eval; eval.main(['score', '--input', 'in.jsonl', '--responses', 'r.jsonl', '--out', 'o.jsonl']); "
+    code = ("import sys, eval; "
+            "eval.main(['score', '--input', 'in.jsonl', '--responses', 'r.jsonl', '--out', 'o.jsonl']); "
             "print(sorted({'torch', 'nltk', 'syllapy', 'emoji'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(E.__file__).resolve().parent)})

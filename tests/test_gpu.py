@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 import config as C
 import data as D
 import eval as E
-import fast_rollout as FR
+import engines.fast as FR
 import rollout as R
 import train as T
 from models import cast_weights, load_model
@@ -66,29 +66,29 @@ def test_sampler_is_a_bf16_copy_refreshed_after_every_step(device):
     assert all(b.dtype == torch.float32 for b in sampler.buffers())  # RoPE frequencies keep fp32
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
     source = D.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
-    stats = {"generated": 0, "topups": 0, "skipped_updates": 0}
-    T.train_step(cfg, 1, policy, sampler, None, tok, optimizer, source.next(4), stats)
+    T.train_step(cfg, 1, policy, sampler, None, tok, optimizer, source.next(4))
     assert all(p.dtype == torch.float32 for p in policy.parameters())
     assert all(torch.equal(s, p.detach().to(torch.bfloat16)) for s, p in zip(sampler.parameters(), policy.parameters()))
     assert not torch.equal(policy.model.norm.weight, load_model("toy")[0].model.norm.weight.to(device))
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-@pytest.mark.parametrize("method", ["hir", "grpo", "grpo_cla", "hir --k_per_prompt 6 --adv reinforce_pp --kl_in_reward 0.01 "
-                                                               "--mini_batches 2 --top_p 0.9"])
+@pytest.mark.parametrize("method", ["hir", "grpo", "grpo_cla",
+                                    "hir --k_per_prompt 6 --adv reinforce_pp --kl_in_reward 0.01 "
+                                    "--mini_batches 2 --top_p 0.9"])
 def test_the_loop_makes_no_tensor_on_a_default_device(dtype, method):
     """The CPU twin of device discipline. On CUDA, a tensor built without `device=` lands on the CPU
     and meets the GPU tensors later (CLA vs entropy once crashed that way). Here the default device
     is `meta` while the models and data live on the CPU: such a tensor cannot be mixed or read."""
-    cfg = C.parse_config(["--model", "toy", "--device", "cpu", "--dtype", dtype, "--method", *method.split(), "--beta", "0.1"])
+    cfg = C.parse_config(["--model", "toy", "--device", "cpu", "--dtype", dtype, "--method", *method.split(),
+                          "--beta", "0.1"])
     policy, tok = load_model("toy")
     sampler, ref = T.make_sampler(cfg, policy), copy.deepcopy(policy)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
     source = D.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
-    stats = {"generated": 0, "topups": 0, "skipped_updates": 0}
     instructions = source.next(4)
     with torch.device("meta"):  # the default device, for this block only
-        T.train_step(cfg, 1, policy, sampler, ref, tok, optimizer, instructions, stats)
+        stats = T.train_step(cfg, 1, policy, sampler, ref, tok, optimizer, instructions)
     assert stats["skipped_updates"] == 0 and stats["generated"] >= 4 * cfg.n
     assert cfg.k_per_prompt < 6 or stats["topups"] == 1  # the released top-up ran under the meta default too
 

@@ -117,7 +117,8 @@ def test_masked_tokens_change_nothing():
 @pytest.mark.parametrize("kind", ["k1", "k2", "k3"])
 def test_kl_penalty_matches_naive(kind):
     g = torch.Generator().manual_seed(2)
-    logp, ref = -torch.rand(3, 4, generator=g, dtype=torch.float64) * 4, -torch.rand(3, 4, generator=g, dtype=torch.float64) * 4
+    logp = -torch.rand(3, 4, generator=g, dtype=torch.float64) * 4
+    ref = -torch.rand(3, 4, generator=g, dtype=torch.float64) * 4
     mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]], dtype=torch.float64)
     got = H.kl_penalty(logp, ref, mask, kind)
     for i in range(3):

@@ -32,7 +32,8 @@ def test_smoke_run_writes_everything(tmp_path):
     rows = metrics(out)
     assert [r["step"] for r in rows] == [1, 2, 3]
     for key in ("ila", "cla", "replays", "candidates", "topups", "loss", "clip_frac", "approx_kl", "resp_len",
-                "tokens_per_s", "time_rollout", "time_verify", "time_replay", "time_update", "generated", "skipped_updates"):
+                "tokens_per_s", "time_rollout", "time_verify", "time_replay", "time_update", "generated",
+                "skipped_updates"):
         assert key in rows[0]
     assert all(r["replays"] > 0 for r in rows) and "heldout_ila" in rows[1] and "heldout_ila" in rows[2]
     assert rows[-1]["generated"] >= 3 * 8 * 6
@@ -47,16 +48,17 @@ def test_smoke_run_writes_everything(tmp_path):
 def test_replays_join_their_source_group(toy):
     model, tok = toy
     cfg = C.parse_config(["--model", "toy", "--debug", "true"])
-    source = T.D.PromptSource("synthetic", cfg.seed, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
+    source = T.PromptSource("synthetic", cfg.seed, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
     instructions = source.next(cfg.prompts_per_step)
     rollout = T.sample_rollout(cfg, model, tok, instructions, seed=(0, 1))
     verdicts = T.verify_rows(rollout, instructions)
-    stats = {"topups": 0, "generated": 0}
-    rep = T.make_replays(cfg, 1, model, model, tok, rollout, instructions, verdicts, rollout.logprobs, stats)
+    rep = T.replay.hindsight(1, rollout, verdicts, instructions, tok, None, topup=False, pad_id=tok.pad_token_id,
+                             debug=True).replays
     assert 0 < len(rep.source_rows) <= 2 * cfg.prompts_per_step
     assert rep.rollout.group_ids.tolist() == [int(rollout.group_ids[r]) for r in rep.source_rows]
     for ins, text, r in zip(rep.instructions, rep.rollout.texts, rep.source_rows):
-        assert all(verify(ins, text)) and 0 < len(ins.constraints) < len(instructions[int(rollout.group_ids[r])].constraints)
+        source_constraints = instructions[int(rollout.group_ids[r])].constraints
+        assert all(verify(ins, text)) and 0 < len(ins.constraints) < len(source_constraints)
         assert torch.equal(rep.rollout.logprobs[rep.source_rows.index(r)], rollout.logprobs[r])
 
 
@@ -75,7 +77,8 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_bad_data_row_names_file_and_line(tmp_path):
     bad = tmp_path / "rows.jsonl"
-    bad.write_text('{"task": "x", "constraints": [{"id": "punctuation:no_comma"}]}\n{"task": "y", "constraints": [{"id": "bogus"}]}\n')
+    bad.write_text('{"task": "x", "constraints": [{"id": "punctuation:no_comma"}]}\n'
+                   '{"task": "y", "constraints": [{"id": "bogus"}]}\n')
     with pytest.raises(SystemExit, match="rows.jsonl:2: constraints"):
         T.main(["--model", "toy", "--data", str(bad), "--out", str(tmp_path / "o"), "--steps", "1"])
 
@@ -86,7 +89,7 @@ def test_non_finite_update_is_skipped_and_counted(tmp_path, monkeypatch):
     def nan_loss(*a, **k):
         loss, stats = real(*a, **k)
         return loss * float("nan"), stats
-    monkeypatch.setattr(T.H, "hir_loss", nan_loss)
+    monkeypatch.setattr(T.hir, "hir_loss", nan_loss)
     out = run(tmp_path, "nan", "--steps", "1", "--eval_every", "0")
     assert metrics(out)[0]["skipped_updates"] == 1
     before = T.load_model("toy")[0].state_dict()
@@ -102,7 +105,8 @@ def test_baselines_run(tmp_path):
 
 
 def test_seed_int_separates_nearby_tuples():
-    seeds = {T.seed_int((0, step, tag, r)) for step in range(2000) for tag, r in (("topup", 0), ("topup", 1), ("order", 0))}
+    seeds = {T.seed_int((0, step, tag, r)) for step in range(2000)
+             for tag, r in (("topup", 0), ("topup", 1), ("order", 0))}
     assert len(seeds) == 6000 and all(0 <= s < 2 ** 63 for s in seeds)
 
 
@@ -113,22 +117,25 @@ def test_seed_int_separates_nearby_tuples():
 # and loose verification differ on one row, ILA and CLA on many, and seven rows are candidates.
 NO_COMMA, RIVER = Constraint("punctuation:no_comma"), Constraint("keywords:existence", {"keywords": ["river"]})
 CRAFTED = [
-    (Instruction("Write about a river.", [NO_COMMA, RIVER, Constraint("length_constraints:number_words",
-                                                                     {"num_words": 3, "relation": "at least"})], "type3"),
-     ["the river runs far", "hi, river is here", "hi", "Sure, here:\nthe river runs far", "a, b", "river, river, river"]),
+    (Instruction("Write about a river.", [NO_COMMA, RIVER, Constraint(
+        "length_constraints:number_words", {"num_words": 3, "relation": "at least"})], "type3"),
+     ["the river runs far", "hi, river is here", "hi", "Sure, here:\nthe river runs far", "a, b",
+      "river, river, river"]),
     (Instruction("Say hi.", [Constraint("change_case:english_lowercase"), NO_COMMA], "type1"),
      ["hello there", "Hello there", "Hello, there", "hello, there", "hello there my good friend", "HELLO THERE"]),
 ]
 STEP = 3  # lambda(3) differs from lambda(2) and lambda(4)
 
 
-def crafted_step(monkeypatch, toy, *flags, step=STEP, ref=None):
-    """One train_step on CRAFTED with update() replaced by a recorder. Returns what it saw."""
+def crafted_step(monkeypatch, toy, *flags, step=STEP, ref=None, real_update=False):
+    """One train_step on CRAFTED with update() replaced by a recorder (or, with real_update, recorded
+    and run with a zero learning rate). Returns what it saw."""
     model, tok = toy
     cfg = C.parse_config(["--model", "toy", "--n", "6", "--topup", "0", *flags])
     policy = copy.deepcopy(model)
     seen = {"sampled": 0, "rewrites": []}
-    real_sample, real_adv, real_rewrite, real_scores = T.sample_rollout, T.advantages, T.RP.rewrite, T.RP.replay_scores
+    real_sample, real_adv, real_update_fn = T.sample_rollout, T.advantages, T.update
+    real_rewrite, real_scores = T.replay.rewrite, T.replay.replay_scores
 
     def sample(cfg, sampler, tok, instructions, seed, first=0, n=None):
         out = real_sample(cfg, sampler, tok, instructions, seed, first, n)
@@ -149,16 +156,18 @@ def crafted_step(monkeypatch, toy, *flags, step=STEP, ref=None):
         seen["scores"] = (cla.clone(), mean_entropy.clone(), real_scores(cla, mean_entropy, step, *a))
         return seen["scores"][2]
 
-    def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, stats):
-        seen.update(batch=batch, old_logp=old_logp, adv=adv)
-        stats.update(loss=0.0, clip_frac=0.0, approx_kl=0.0, grad_norm=0.0)
+    def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_replay=None):
+        seen.update(batch=batch, old_logp=old_logp, ref_logp=ref_logp, adv=adv, is_replay=is_replay)
+        if real_update:
+            return real_update_fn(cfg, step, policy, torch.optim.SGD(policy.parameters(), lr=0.0), batch, old_logp,
+                                  ref_logp, adv, is_replay)
+        return {"loss": 0.0, "clip_frac": 0.0, "approx_kl": 0.0, "grad_norm": 0.0, "skipped_updates": 0}
 
     for name, fn in (("sample_rollout", sample), ("advantages", advantages), ("update", update)):
         monkeypatch.setattr(T, name, fn)
-    monkeypatch.setattr(T.RP, "rewrite", rewrite)
-    monkeypatch.setattr(T.RP, "replay_scores", replay_scores)
-    stats = {"generated": 0, "topups": 0, "candidates": 0, "replays": 0, "skipped_updates": 0}
-    T.train_step(cfg, step, policy, T.make_sampler(cfg, policy), ref, tok, None, [ins for ins, _ in CRAFTED], stats)
+    monkeypatch.setattr(T.replay, "rewrite", rewrite)
+    monkeypatch.setattr(T.replay, "replay_scores", replay_scores)
+    stats = T.train_step(cfg, step, policy, T.make_sampler(cfg, policy), ref, tok, None, [ins for ins, _ in CRAFTED])
     return cfg, policy, seen, stats
 
 
@@ -222,18 +231,39 @@ def test_selection_uses_this_steps_lambda_and_real_token_entropy(monkeypatch, to
 
 @pytest.mark.parametrize("kl_coef", [0.0, 0.5])
 def test_reinforce_pp_gets_token_advantages_with_kl_to_the_reference(monkeypatch, toy, kl_coef):
+    """KL in the reward, as released: a replay's reference log-probs are its source row's, under q."""
     model, _ = toy
     ref = copy.deepcopy(model)
     with torch.no_grad():
         ref.model.norm.weight.mul_(1.5)  # a reference that differs, so the KL term is not zero
-    cfg, policy, seen, _ = crafted_step(monkeypatch, toy, "--adv", "reinforce_pp", "--kl_in_reward", str(kl_coef), ref=ref)
-    b = seen["batch"]
-    with torch.no_grad():
-        ref_logp = R.token_logprobs(ref, b.input_ids, b.attention_mask, b.position_ids, b.response_mask, cfg.temperature)
+    cfg, policy, seen, _ = crafted_step(monkeypatch, toy, "--adv", "reinforce_pp", "--kl_in_reward", str(kl_coef),
+                                        ref=ref)
+    b, (_, sources) = seen["batch"], seen["rewrites"][0]
+    with torch.no_grad():  # originals: the reference under q, row by row; replays: their source row's copy
+        ref_logp = torch.zeros_like(seen["old_logp"])
+        for row in range(len(b.texts)):
+            src = row if row < 12 else sources[row - 12]
+            m = b.response_mask[src:src + 1]
+            lp = R.token_logprobs(ref, b.input_ids[src:src + 1], b.attention_mask[src:src + 1],
+                                  b.position_ids[src:src + 1], m, cfg.temperature)
+            ref_logp[row, :lp.shape[1]] = lp[0]
+    assert torch.allclose(seen["ref_logp"], ref_logp, atol=1e-5)
     want = H.reinforce_pp_advantages(seen["rewards"], b.response_mask, seen["old_logp"] - ref_logp, kl_coef)
     assert seen["adv"].shape == b.response_mask.shape and torch.allclose(seen["adv"], want, atol=1e-5)
     if kl_coef:  # the KL term moved the advantages
         assert not torch.allclose(want, H.reinforce_pp_advantages(seen["rewards"], b.response_mask), atol=1e-3)
+
+
+def test_a_replays_kl_to_the_reference_is_zero_at_the_start(monkeypatch, toy):
+    """Reference = policy (step 0 of a real run): every row's k1 KL, replays included, is exactly 0.
+    (Scoring a replay's reference under q' instead gave it the q-vs-q' log-ratio as a spurious KL.)"""
+    model, _ = toy
+    _, _, seen, stats = crafted_step(monkeypatch, toy, "--adv", "reinforce_pp", "--kl_in_reward", "0.001",
+                                     ref=copy.deepcopy(model))
+    assert stats["replays"] == 4 and seen["is_replay"].tolist() == [False] * 12 + [True] * 4
+    _, sources = seen["rewrites"][0]
+    assert torch.equal(seen["ref_logp"][12:], seen["ref_logp"][sources])  # copied from the source, under q
+    assert (seen["old_logp"] - seen["ref_logp"]).abs().max() < 1e-5      # decode vs scoring pass: float noise only
 
 
 @pytest.mark.parametrize("k", ["1", "2", "3"])
@@ -248,15 +278,10 @@ def test_released_topup_trains_extra_samples_as_originals_and_shrinks_the_budget
     _, _, seen, stats = crafted_step(monkeypatch, toy, "--k_per_prompt", "4", "--topup", "1")
     assert stats["topups"] == 1 and seen["sampled"] == 14 and stats["generated"] == 14
     extra = [CRAFTED[0][1][0], CRAFTED[1][1][1]]  # the crafted texts the two extra rows get
-    want = [float(ila(v)) for v in crafted_verdicts()] + [float(ila(verify(CRAFTED[g][0], x))) for g, x in enumerate(extra)]
+    want = [float(ila(v)) for v in crafted_verdicts()]
+    want += [float(ila(verify(CRAFTED[g][0], x))) for g, x in enumerate(extra)]
     assert seen["rewards"][:14].tolist() == want and seen["group_ids"][12:14].tolist() == [0, 1]
     assert stats["candidates"] == 8 and stats["replays"] == 6 and len(seen["rewards"]) == 14 + 6
-
-
-def test_topup_as_replay_sources_counts_every_sample(monkeypatch, toy):
-    _, _, seen, stats = crafted_step(monkeypatch, toy, "--k_per_prompt", "4", "--topup", "1", "--topup_mode", "sources")
-    assert stats["topups"] == 1 and seen["sampled"] == 24 and stats["generated"] == 24
-    assert stats["candidates"] == 14 and stats["replays"] == 8 and len(seen["rewards"]) == 12 + 8  # sources: not trained
 
 
 @pytest.mark.parametrize("flags", [(), ("--temperature", "0.7"), ("--top_p", "0.7"), ("--dtype", "bf16")])
@@ -284,92 +309,10 @@ def test_ratio_is_one_before_the_first_update(monkeypatch, toy, engine, flags):
     def spy(logp, old_logp, adv, mask, *a, **k):
         pairs.append((logp.detach(), old_logp, mask.bool()))
         return real(logp, old_logp, adv, mask, *a, **k)
-    monkeypatch.setattr(T.H, "hir_loss", spy)
-    source = T.D.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
-    stats = {"generated": 0, "topups": 0, "skipped_updates": 0}
+    monkeypatch.setattr(T.hir, "hir_loss", spy)
+    source = T.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
-    T.train_step(cfg, 1, policy, T.make_sampler(cfg, policy), None, tok, optimizer, source.next(2), stats)
+    stats = T.train_step(cfg, 1, policy, T.make_sampler(cfg, policy), None, tok, optimizer, source.next(2))
     assert len(pairs) == 4  # 2 prompts x 8 samples in micro-batches of 5: all before the optimizer step
     assert max(float((lp - old)[m].abs().max()) for lp, old, m in pairs) < 1e-5
     assert stats["clip_frac"] == 0 and abs(stats["approx_kl"]) < 1e-9
-
-
-# ----------------------------------------------------------------------------- the update
-class Recorder(torch.optim.SGD):
-    """An optimizer that records the gradients it is asked to apply."""
-    def __init__(self, params):
-        super().__init__(params, lr=0.0)
-        self.grads = []
-
-    def step(self, closure=None):
-        self.grads.append([p.grad.clone() for g in self.param_groups for p in g["params"]])
-
-
-def full_batch_gradient(cfg, model, batch, old, adv):
-    model.zero_grad()
-    logp = R.token_logprobs(model, batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask,
-                            cfg.temperature)
-    H.hir_loss(logp, old, adv, batch.response_mask, clip_low=cfg.clip_low, clip_high=cfg.clip_high, agg=cfg.agg)[0].backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    return grads
-
-
-@pytest.mark.parametrize("agg", ["token_mean", "seq_mean_token_mean"])
-def test_update_equals_one_full_batch_step_for_any_micro_batch(toy64, agg):
-    model, tok = toy64
-    model = copy.deepcopy(model)
-    batch = R.sample(model, tok, ["Say hi.", "Write a poem about the ocean."], n=5, max_new_tokens=10, seed=3)
-    g = torch.Generator().manual_seed(0)
-    old = batch.logprobs + 0.3 * torch.randn(batch.logprobs.shape, generator=g, dtype=torch.float64) * batch.response_mask
-    adv = torch.randn(10, generator=g, dtype=torch.float64)  # every row its own advantage
-    for mb in (1, 3, 7, 10):
-        cfg = C.parse_config(["--model", "toy", "--micro_batch", str(mb), "--agg", agg, "--grad_clip", "1e9",
-                              "--temperature", "0.9"])
-        want = full_batch_gradient(cfg, model, batch, old, adv)
-        opt = Recorder(model.parameters())
-        T.update(cfg, 1, model, opt, batch, old, None, adv, {"skipped_updates": 0})
-        assert len(opt.grads) == 1
-        assert all(torch.allclose(a, b, rtol=1e-9, atol=1e-12) for a, b in zip(opt.grads[0], want)), mb
-    # the gradient clip: the applied gradient is the full one, scaled to norm grad_clip
-    norm = torch.sqrt(sum((w ** 2).sum() for w in want))
-    cfg = C.parse_config(["--model", "toy", "--micro_batch", "3", "--agg", agg, "--grad_clip", str(float(norm) / 4),
-                          "--temperature", "0.9"])
-    opt, stats = Recorder(model.parameters()), {"skipped_updates": 0}
-    T.update(cfg, 1, model, opt, batch, old, None, adv, stats)
-    assert all(torch.allclose(a, w / 4, rtol=1e-6, atol=1e-12) for a, w in zip(opt.grads[0], want))
-    assert stats["grad_norm"] == pytest.approx(float(norm)) and stats["skipped_updates"] == 0
-
-
-def test_a_non_finite_gradient_is_never_applied(toy64):
-    model, tok = toy64
-    model = copy.deepcopy(model)
-    batch = R.sample(model, tok, ["Say hi."], n=4, max_new_tokens=6, seed=1)
-    adv = torch.tensor([1.0, -1.0, float("inf"), 0.5], dtype=torch.float64)
-    opt, stats = Recorder(model.parameters()), {"skipped_updates": 0}
-    T.update(C.parse_config(["--model", "toy"]), 1, model, opt, batch, batch.logprobs, None, adv, stats)
-    assert opt.grads == [] and stats["skipped_updates"] == 1
-
-
-def test_mini_batches_are_sequential_optimizer_steps_on_parts_of_the_step(toy64):
-    """--mini_batches 2 (the release's 2 optimizer steps per training step): the same as two plain
-    full-batch steps, one on each half of the shuffled rows, each normalized by its own tokens."""
-    model, tok = toy64
-    batch = R.sample(model, tok, ["Say hi.", "Write a poem about the ocean."], n=4, max_new_tokens=10, seed=3)
-    adv = torch.randn(8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    cfg = C.parse_config(["--model", "toy", "--mini_batches", "2", "--micro_batch", "3", "--grad_clip", "1e9"])
-    got = copy.deepcopy(model)
-    T.update(cfg, 5, got, torch.optim.SGD(got.parameters(), lr=0.5), batch, batch.logprobs, None, adv, {"skipped_updates": 0})
-    ref = copy.deepcopy(model)
-    opt = torch.optim.SGD(ref.parameters(), lr=0.5)
-    order = torch.randperm(8, generator=torch.Generator().manual_seed(T.seed_int((cfg.seed, 5, "order"))))
-    for part in order.tensor_split(2):
-        opt.zero_grad()
-        sub = R.Rollout(*(getattr(batch, f)[part] if torch.is_tensor(getattr(batch, f)) else None for f in
-                          ("prompt_ids", "prompt_mask", "response_ids", "response_mask", "logprobs", "entropy", "texts",
-                           "truncated", "group_ids")))
-        logp = R.token_logprobs(ref, sub.input_ids, sub.attention_mask, sub.position_ids, sub.response_mask)
-        H.hir_loss(logp, batch.logprobs[part], adv[part], sub.response_mask)[0].backward()
-        opt.step()
-    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(got.parameters(), ref.parameters()))
-    assert not all(torch.allclose(a, b) for a, b in zip(got.parameters(), model.parameters()))

@@ -1,6 +1,6 @@
 """The fast sampling engine: `sample(..., engine="fast")`, same contract as the hf engine.
 
-    python bench/rollout.py --engines generate hf fast          # side by side on this machine
+    python bench/rollout_speed.py --engines generate hf fast          # side by side on this machine
 
 Three ideas, each a few lines below:
 1. Shared prefill. The n samples of a prompt share that prompt, so prefill each prompt once
@@ -17,7 +17,7 @@ Three ideas, each a few lines below:
    decoded on costs as much as a live one. Once the live rows fit half the batch, the cache, mask and
    positions are cut to those rows (a bucket of size B/2, B/4, ...), and a graph is captured for the
    new shape. Every row samples from its own uniform per step (rollout.row_uniforms), so compacting
-   never changes a row's tokens: tests/test_fast_rollout.py checks it token for token in float64.
+   never changes a row's tokens: tests/engines/test_fast.py checks it token for token in float64.
 5. Fewer host syncs. Reading `done` on the host stalls the GPU queue, so on CUDA the loop looks every 8
    steps (stop, compact); rows that ended meanwhile decode pads, and the trailing columns are trimmed.
 The loop stops as soon as every row has emitted EOS. Sampling (temperature, top-p) and the behaviour
@@ -29,7 +29,7 @@ import torch
 from torch.profiler import record_function
 from transformers import StaticCache
 
-from rollout import cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms, sample_token
+from engines.step import cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms, sample_token
 
 
 def _kv(cache):
@@ -132,7 +132,7 @@ def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, gene
     dtype = torch.promote_types(logits.dtype, torch.float32)        # what sample_token returns
     logps, ents = (torch.zeros(B, max_new_tokens, dtype=dtype, device=ids.device) for _ in range(2))
     for t in range(max_new_tokens):
-        with record_function("rollout.sample"):                     # labels for bench/rollout.py --profile
+        with record_function("rollout.sample"):                     # labels for bench/rollout_speed.py --profile
             u = row_uniforms(B, generator, ids.device)[rows]        # every row's own draw, compacted or not
             tok, lp, ent = sample_token(logits, temperature, top_p, u)
             tok = tok.masked_fill(done, pad_id)

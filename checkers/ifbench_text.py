@@ -1,6 +1,6 @@
 """How the official IFBench checker cuts text: into sentences (a regex splitter) and into words (NLTK).
 
-    python -c "import ifbench_text as X; print(X.split_sentences('Mr. Smith left. \\"Why?\\" he asked.'))"
+    python -c "import checkers.ifbench_text as X; print(X.split_sentences('Mr. Smith left. \\"Why?\\" he asked.'))"
 
 Sentences. The IFBench checker that scored ../shared/ifbench splits sentences with IFEval's
 `instructions_util.split_into_sentences`, a chain of regex rewrites, not with Punkt (IFEval's own
@@ -17,7 +17,7 @@ import functools
 import itertools
 import re
 
-import textstats as T
+import checkers.textstats as T
 
 
 class MissingData(RuntimeError):
@@ -34,7 +34,8 @@ _WEB = re.compile(r"[.](com|net|org|io|gov|edu|me)")
 _DECIMAL = re.compile(r"([0-9])[.]([0-9])")
 _DOTS = re.compile(r"\.{2,}")
 _LONE_INITIAL = re.compile(r"\s([A-Za-z])[.] ")
-_STARTS = r"(Mr|Mrs|Ms|Dr|Prof|Capt|Cpt|Lt|He\s|She\s|It\s|They\s|Their\s|Our\s|We\s|But\s|However\s|That\s|This\s|Wherever)"
+_STARTS = (r"(Mr|Mrs|Ms|Dr|Prof|Capt|Cpt|Lt|He\s|She\s|It\s|They\s|Their\s|Our\s|We\s|"
+           r"But\s|However\s|That\s|This\s|Wherever)")
 _ACRONYM_THEN_START = re.compile(r"([A-Z][.][A-Z][.](?:[A-Z][.])?) " + _STARTS)
 _THREE_INITIALS = re.compile(r"([A-Za-z])[.]([A-Za-z])[.]([A-Za-z])[.]")
 _TWO_INITIALS = re.compile(r"([A-Za-z])[.]([A-Za-z])[.]")
@@ -65,7 +66,8 @@ def split_sentences(text):
     return sentences[:-1] if sentences and not sentences[-1] else sentences
 
 
-# ----------------------------------------------------------------------------- words: nltk.word_tokenize, loaded on first use
+# ----------------------------------------------------------------------------- words: nltk.word_tokenize
+# (NLTK loaded on first use)
 def _nltk_path(resource, package):
     import nltk
     try:
@@ -112,7 +114,7 @@ def _pieces(s, width):
     after a closing bracket (as if a space stood there: the tokenizer pads brackets anyway), and gets
     the whitespace before it (it is not the start) and, all but the last, the whitespace after it plus
     a sentinel word (it is not the end), whose token is dropped; the closing tail stays in the last
-    piece. Tokens then equal the whole sentence's (tests/test_ifbench_text.py compares them)."""
+    piece. Tokens then equal the whole sentence's (tests/checkers/test_ifbench_text.py compares them)."""
     start, before, tail = 0, "", len(s)
     while tail and (s[tail - 1] in _CLOSERS or s[tail - 1].isspace()):  # a scan, not a regex: "))...)x" is linear
         tail -= 1
@@ -136,7 +138,8 @@ def _piece_tokens(before, piece, after):
 # mixing upper and lower case makes the token's tail mixed-case too; and a token always ends before a
 # bracket, a quote or one of ;@#$%&?!* (the tokenizer pads them with spaces whatever surrounds them).
 _CONTRACTION_SPLIT = re.compile(r"(?i)n't|cannot|gimme|gonna|gotta|lemme|wanna|'tis|'twas")
-_ALWAYS_SPLIT = '[](){}<>;@#$%&?!*"`\u2012\u2013\u2014\u2015\u00ab\u201c\u2018\u201e\u00bb\u201d\u2019'  # padded with spaces
+# the characters padded with spaces
+_ALWAYS_SPLIT = '[](){}<>;@#$%&?!*"`\u2012\u2013\u2014\u2015\u00ab\u201c\u2018\u201e\u00bb\u201d\u2019'
 # a letter (or any non-ASCII character) after a non-alphanumeric one ([^\W_] is isalnum()), not alone
 _LETTER_AFTER_NON_ALNUM = re.compile(rf"(?<![^\W_])(?:[^\W\d_]|[^\x00-\x7f])(?![\s{re.escape(_ALWAYS_SPLIT)}]|\Z)")
 _ALNUM_RUN = re.compile(r"[^\W_]*")

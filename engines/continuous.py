@@ -24,8 +24,8 @@ tests/test_continuous.py checks every token and log-prob against decoding each p
 import torch
 import torch.nn.functional as F
 
-from fast_rollout import _decode_step, _kv, _static_cache_from_prefill
-from rollout import forward, position_ids_from, sample_token
+from engines.fast import _decode_step, _kv, _static_cache_from_prefill
+from engines.step import forward, position_ids_from, sample_token
 
 
 def _left_pad(rows, pad_id, device):

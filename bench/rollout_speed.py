@@ -1,11 +1,13 @@
-"""Rollout speed, side by side in one run: HF `model.generate` vs our engines.
+r"""Rollout speed, side by side in one run: HF `model.generate` vs our engines.
 
-    python bench/rollout.py                         # toy model on CPU
-    python bench/rollout.py --model smollm2-shape   # random-init SmolLM2-135M shape
-    python bench/rollout.py --device cuda --model smollm2-shape --dtype bf16 --batch 48 384 --prompt-len 128 --new 256
+    python bench/rollout_speed.py                         # toy model on CPU
+    python bench/rollout_speed.py --model smollm2-shape   # random-init SmolLM2-135M shape
+    python bench/rollout_speed.py --device cuda --model smollm2-shape --dtype bf16 --batch 48 384 \
+        --prompt-len 128 --new 256
 
-    python bench/rollout.py --real --model smollm2 --device cuda --dtype bf16 --batch 48 384 --new 256
-    python bench/rollout.py --profile --model smollm2-shape --device cuda --dtype bf16 --batch 48 --prompt-len 128 --new 256
+    python bench/rollout_speed.py --real --model smollm2 --device cuda --dtype bf16 --batch 48 384 --new 256
+    python bench/rollout_speed.py --profile --model smollm2-shape --device cuda --dtype bf16 --batch 48 \
+        --prompt-len 128 --new 256
 
 Forced length: every engine decodes exactly --new tokens per row (EOS disabled), so tokens/s are
 comparable. With --useful, a second table decodes with EOS enabled on a model whose rows stop at
@@ -79,7 +81,7 @@ def run(engine, model, ids, mask):
                               min_new_tokens=args.new, pad_token_id=0, eos_token_id=None, **extra)
     if engine == "hf":
         return R.decode_hf(model, ids, mask, args.new, 1.0, 1.0, gen, never, 0)
-    from fast_rollout import decode_fast
+    from engines.fast import decode_fast
     n = args.n
     return decode_fast(model, ids[::n], mask[::n], n, args.new, 1.0, 1.0, gen, never, 0, B)
 
@@ -101,7 +103,7 @@ def weight_read_floor(B):
 def real_workload():
     """Useful tok/s and time to the last token on real prompts, EOS on, temperature 1.0."""
     import json
-    from fast_rollout import decode_fast
+    from engines.fast import decode_fast
     model, tok = load_model(args.model, dtype=dtype, device=args.device)
     model.eval()
     path = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "ifeval", "input_data.jsonl")
@@ -120,8 +122,9 @@ def real_workload():
             def go(ids=ids, mask=mask, engine=engine):
                 g = torch.Generator(args.device).manual_seed(0)
                 if engine.startswith("generate"):
-                    out = model.generate(input_ids=ids.repeat_interleave(args.n, 0), attention_mask=mask.repeat_interleave(args.n, 0),
-                                         do_sample=True, max_new_tokens=args.new, pad_token_id=0, eos_token_id=eos.tolist())
+                    out = model.generate(input_ids=ids.repeat_interleave(args.n, 0),
+                                         attention_mask=mask.repeat_interleave(args.n, 0), do_sample=True,
+                                         max_new_tokens=args.new, pad_token_id=0, eos_token_id=eos.tolist())
                     return out[:, ids.shape[1]:]
                 if engine == "hf":
                     return R.decode_hf(model, ids.repeat_interleave(args.n, 0), mask.repeat_interleave(args.n, 0),
@@ -167,7 +170,7 @@ def profile(model):
     """One forced-length fast decode under torch.profiler: time per step in each labelled part."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
-    from fast_rollout import decode_fast
+    from engines.fast import decode_fast
     B = args.batch[0]
     ids = torch.randint(3, model.config.vocab_size, (B // args.n, args.prompt_len), device=args.device)
     never = torch.tensor([-1], device=args.device)
@@ -182,14 +185,15 @@ def profile(model):
             run_once()
             sync()
         wall = time.perf_counter() - t
-    print(f"fast engine, batch {B}, {args.new} forced tokens: {wall / args.new * 1e3:.2f} ms per step under the profiler")
+    print(f"fast engine, batch {B}, {args.new} forced tokens: {wall / args.new * 1e3:.2f} ms per step "
+          "under the profiler")
     events = {e.key: e for e in prof.key_averages()}
     for label in ("rollout.decode_step", "rollout.sample", "rollout.host_check"):
         if label in events:
             e = events[label]
             gpu = getattr(e, "device_time_total", getattr(e, "cuda_time_total", 0))
-            print(f"  {label:22s} CPU {e.cpu_time_total / 1e3 / args.new:7.3f} ms/step  GPU {gpu / 1e3 / args.new:7.3f} ms/step"
-                  f"  ({e.count} calls)")
+            print(f"  {label:22s} CPU {e.cpu_time_total / 1e3 / args.new:7.3f} ms/step  "
+                  f"GPU {gpu / 1e3 / args.new:7.3f} ms/step  ({e.count} calls)")
     key = "device_time_total" if args.device.startswith("cuda") else "cpu_time_total"
     print(prof.key_averages().table(sort_by=key, row_limit=15))
 

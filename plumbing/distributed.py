@@ -7,8 +7,8 @@ Data parallel, the way DDP is, but with the all-reduce written out (one call per
   * each rank samples, verifies and replays its own share of the step's prompts, so a group never
     crosses ranks and group advantages stay local;
   * replay selection is global, as released: every rank's candidate scores are gathered and the
-    top k * B are chosen over all of them (train.py's `select_global`), where selecting k * B / N
-    per rank would let one rank's weaker candidates in while another's better ones wait;
+    top k * B are chosen over all of them (`gather_in_global_order`, for replay.py), where selecting
+    k * B / N per rank would let one rank's weaker candidates in while another's better ones wait;
   * the loss of each rank is normalized by the GLOBAL token count, and gradients are summed across
     ranks (`sum_gradients`), so the update is the single-process update on the union batch;
   * logs are global sums and means; rank 0 alone writes metrics, curves and checkpoints.
@@ -68,6 +68,30 @@ def gather(x):
     parts = [torch.empty_like(padded) for _ in range(world())]
     dist.all_gather(parts, padded)
     return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+
+def gather_in_global_order(tensors, rounds, n_local, first):
+    """Every rank's rows of `tensors` (each (rows,), rows ordered (round, prompt, sample), round r
+    holding rounds[r] samples per prompt), gathered in the order ONE process holding all the step's
+    prompts would have them, so a selection over them does not depend on the number of ranks.
+    `first` is the global index of this rank's first prompt. Returns (gathered tensors, to_local),
+    to_local mapping indices into the gathered rows to this rank's own rows (sorted).
+    The key of local row (round r, prompt i, sample j) is its single-process index:
+    sum of B * rounds[:r] + (first + i) * rounds[r] + j, with B the step's prompts over all ranks."""
+    device = tensors[0].device
+    n_prompts = sum_all(n_local)
+    keys, base = [], 0
+    for m in rounds:
+        keys.append(base + first * m + torch.arange(n_local * m, device=device))
+        base += n_prompts * m
+    keys = torch.cat(keys)                                                  # (rows,)
+    all_keys, order = gather(keys).sort()
+    gathered = [gather(t)[order] for t in tensors]
+    local = {key: row for row, key in enumerate(keys.tolist())}
+
+    def to_local(picked):
+        return sorted(local[k] for k in all_keys[list(picked)].tolist() if k in local) if len(picked) else []
+    return gathered, to_local
 
 
 def gather_objects(obj):

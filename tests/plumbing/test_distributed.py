@@ -1,4 +1,4 @@
-"""distributed.py: 2 CPU processes (gloo, under torchrun) train exactly as one process on the union
+"""plumbing/distributed.py: 2 CPU processes (gloo, under torchrun) train exactly as one process on the union
 batch, resume exactly, and select replays globally."""
 import json
 import os
@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import config as C
-import distributed as DP
+import plumbing.distributed as DP
+import replay as RP
 import train as T
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 # fp64 so that "equal" can be tight; rollout_batch = one rank's share (2 prompts x 6), so the samples of a
 # prompt are the same whether one process or two draw them; hir with top-ups and global selection
 FLAGS = ["--model", "toy", "--dtype", "fp64", "--device", "cpu", "--prompts_per_step", "4", "--rollout_batch", "12",
@@ -24,7 +24,7 @@ import sys
 import torch
 torch.set_num_threads(1)
 sys.path.insert(0, {root!r})
-import distributed as DP
+import plumbing.distributed as DP
 import train as T
 flags, base = {flags!r}, sys.argv[1]
 T.main(flags + ["--out", base + "/ddp", "--steps", "2"])
@@ -74,17 +74,38 @@ def test_a_resumed_two_process_run_equals_an_uninterrupted_one(runs):
     assert [r["step"] for r in metrics(runs / "ddp_resumed")] == [1, 2]
 
 
+def two_ranks(monkeypatch, rank1):
+    """Play rank 0 of 2: sum_all doubles a count, gather appends rank 1's next tensor from `rank1`."""
+    theirs = iter(rank1)
+    monkeypatch.setattr(DP, "sum_all", lambda x: 2 * x)
+    monkeypatch.setattr(DP, "gather", lambda x: torch.cat([x, next(theirs)]))
+
+
+def test_rows_are_gathered_in_single_process_order(monkeypatch):
+    """Two rounds (n = 2, then a top-up of 1), B = 4 prompts, rank 0 holding prompts 0-1, rank 1 prompts 2-3.
+    A naive loop lists each row's single-process index; gathered, the rows come out in that order."""
+    rounds, B, n_local = [2, 1], 4, 2
+
+    def index(rank, rnd, prompt, sample):  # the naive single-process layout: round-major, then prompt, then sample
+        return sum(B * m for m in rounds[:rnd]) + (rank * n_local + prompt) * rounds[rnd] + sample
+    local = {r: torch.tensor([index(r, rnd, i, j) for rnd, m in enumerate(rounds) for i in range(n_local)
+                              for j in range(m)]) for r in (0, 1)}
+    keys_rank1 = local[1]  # rank 1's keys are its own single-process indices too
+    two_ranks(monkeypatch, [keys_rank1, local[1]])
+    (values,), to_local = DP.gather_in_global_order([local[0]], rounds, n_local, first=0)
+    assert values.tolist() == list(range(B * sum(rounds)))
+    assert to_local([0, 1, 4, 5, 9]) == [0, 1, 5] and to_local([]) == []  # 4, 5 are rank 1's; 9 is rank 0's row 5
+
+
 def test_selection_is_global_not_per_rank(monkeypatch):
     """Rank 0 holds the 4 best candidates, rank 1 four weak ones; a budget of 4 takes all of rank 0's.
     Per-rank selection (2 each, the alternative) would take rank 1's weaker two instead."""
-    cfg = C.parse_config(["--model", "toy", "--n", "2", "--k_per_prompt", "1"])
-    theirs = {"keys": torch.arange(4, 8), "scores": torch.tensor([1.0, 2.0, 3.0, 0.5]),
-              "cand": torch.ones(4, dtype=torch.bool), "groups": torch.tensor([2, 2, 3, 3])}
-    seen = iter(["keys", "scores", "cand", "groups"])
-    monkeypatch.setattr(DP, "gather", lambda x: torch.cat([x, theirs[next(seen)]]))
-    mine = T.select_global(cfg, 1, torch.tensor([9.0, 8.0, 7.0, 6.0]), torch.ones(4, dtype=torch.bool), samples=[2],
-                           n_local=2, n_prompts=4, first=0, budget=4, k=1)
-    assert mine == [0, 1, 2, 3]
+    two_ranks(monkeypatch, [torch.arange(4, 8), torch.tensor([1.0, 2.0, 3.0, 0.5]), torch.ones(4, dtype=torch.bool),
+                            torch.tensor([2, 2, 3, 3])])
+    (scores, cand, groups), to_local = DP.gather_in_global_order(
+        [torch.tensor([9.0, 8.0, 7.0, 6.0]), torch.ones(4, dtype=torch.bool), torch.tensor([0, 0, 1, 1])],
+        rounds=[2], n_local=2, first=0)
+    assert to_local(RP.select(scores, cand, groups, budget=4)) == [0, 1, 2, 3]
 
 
 def test_one_process_is_unchanged_by_the_distributed_helpers():

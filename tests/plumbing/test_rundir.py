@@ -1,4 +1,4 @@
-"""rundir.py: one run per directory, resume and forks, a run killed before its first checkpoint,
+"""plumbing/rundir.py: one run per directory, resume and forks, a run killed before its first checkpoint,
 torn metric lines, and the console's plain lines and summary."""
 import os
 
@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 import config as C
-import rundir as RD
+import plumbing.rundir as RD
 import train as T
 from test_train import TIME_KEYS, metrics, run
 
@@ -29,12 +29,14 @@ def test_a_run_directory_holds_one_run(tmp_path, capsys):
     with pytest.raises(SystemExit, match="has checkpoints after step 2 .step_000004"):
         T.main(["--resume", os.path.join(a, "step_000002"), "--steps", "4"])  # in place, it would mix timelines
     fork = str(tmp_path / "fork")
-    T.main(["--resume", os.path.join(a, "step_000002") + "/", "--out", fork, "--steps", "4"])  # a checkpoint folder, forked
+    # a checkpoint folder, forked
+    T.main(["--resume", os.path.join(a, "step_000002") + "/", "--out", fork, "--steps", "4"])
     assert "resuming " + fork + " from " + os.path.join(a, "step_000002") + " (step 2 of 4)" in capsys.readouterr().out
     assert same_metrics(a, fork) and all(torch.equal(weights(a, 4)[k], weights(fork, 4)[k]) for k in weights(a, 4))
     assert [r["step"] for r in metrics(a)] == [1, 2, 3, 4] and os.path.exists(os.path.join(a, "step_000004"))
     run(tmp_path, "a", "--steps", "1", "--overwrite", "--eval_every", "0")  # start over: nothing of the old run stays
-    assert [r["step"] for r in metrics(a)] == [1] and sorted(set(os.listdir(a)) - {"curves.png"}) == ["config.json", "metrics.jsonl", "step_000001"]
+    assert [r["step"] for r in metrics(a)] == [1] and sorted(set(os.listdir(a)) - {"curves.png"}) == [
+        "config.json", "metrics.jsonl", "step_000001"]
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,6 @@
 """A toy that reads its instruction: a short supervised phase before RL.
 
-    python warmstart.py --out runs/toy_reader                                   # 80 s on 2 CPU cores
+    python bench/warmstart.py --out runs/toy_reader                                  # 80 s on 2 CPU cores
     python train.py --config runs/toy_reader/preset.json --out runs/toy_reader_hir
 
 Why: the random-init toy barely conditions on its prompt (its PPO ratio pi(y|q') / pi(y|q) stays
@@ -17,14 +17,16 @@ import copy
 import json
 import os
 import random
+import sys
 
 import torch
 
-import data as D
-import rollout as R
-from config import TOY_IDS, TOY_PRESET
-from constraints import Constraint, verify
-from models import load_model, toy_vocab
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import data as D  # noqa: E402
+import rollout as R  # noqa: E402
+from config import TOY_IDS, TOY_PRESET  # noqa: E402
+from constraints import Constraint, verify  # noqa: E402
+from models import load_model, toy_vocab  # noqa: E402
 
 KEYWORDS = TOY_PRESET["keywords"].split(",")
 FILLER = [w for w in toy_vocab() if w.isalpha() and w not in KEYWORDS and len(w) > 2]

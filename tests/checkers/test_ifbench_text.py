@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import constraints as C
-import ifbench_text as X
+import checkers.ifbench_text as X
 from conftest import IFBENCH, SHARED, need_shared
 
 need_nltk_data = pytest.mark.skipif(not (SHARED / "nltk_data").is_dir(), reason="../shared/nltk_data is absent")
@@ -61,7 +61,8 @@ def test_first_tag_sees_only_the_first_three_tokens():
 
 
 def test_word_tokenize_splits_sentences_then_words():
-    assert X.word_tokenize("Don't stop. Mr. Smith's here!") == ["Do", "n't", "stop", ".", "Mr.", "Smith", "'s", "here", "!"]
+    assert X.word_tokenize("Don't stop. Mr. Smith's here!") == [
+        "Do", "n't", "stop", ".", "Mr.", "Smith", "'s", "here", "!"]
 
 
 @settings(max_examples=150, deadline=None)
@@ -82,7 +83,8 @@ def _lowercase_token(tokens):  # format:title_case's failing token, the slow way
 
 TITLE_ATOMS = ["The", "Quick", "a", "ab", "aB", "aBc", "AB", "x1", "n't", "Don't", "Cannot", "cannot", "'tis", "'Twas",
                "gonna", "Wanna", "(", ")", '"', "'", ".", "...", "--", ",", ":", "5", "-", "_", "?", "!", "Mr.", "U.S.",
-               "ß", "ª", "é", "É", "\u0345", "\u2013", "\u201c", "\u2019", "*", "[", ";", "&", "a", "B", " ", " ", "  ", "\n"]
+               "ß", "ª", "é", "É", "\u0345", "\u2013", "\u201c", "\u2019", "*", "[", ";", "&", "a", "B", " ", " ",
+               "  ", "\n"]
 
 
 @settings(max_examples=600, deadline=None)
@@ -98,9 +100,10 @@ def test_the_lowercase_token_scan_never_misses_one(atoms, width):
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(["word", "Don't", '"', "''", "``", "(", ")", ".", "...", "--", "<<", "{[", "U.S.", "a.",
-                                 " ", "  ", "\n", "\t", "can't", "'s", ",", "!", "'tis", "wanna", "Mr.", ":", ",5", ". )",
-                                 '."', ' "', "\u201c", "\u2019", "\u00bb", ">", "]", "'", "<", "[", "{", '(")', ')"', "'s'(",
-                                 ")'s", "'(", "n't(", ")na", "-dr.)", ".)", ":(", "x("]), min_size=1, max_size=60),
+                                 " ", "  ", "\n", "\t", "can't", "'s", ",", "!", "'tis", "wanna", "Mr.", ":", ",5",
+                                 ". )", '."', ' "', "\u201c", "\u2019", "\u00bb", ">", "]", "'", "<", "[", "{", '(")',
+                                 ')"', "'s'(", ")'s", "'(", "n't(", ")na", "-dr.)", ".)", ":(", "x("]),
+                min_size=1, max_size=60),
        st.integers(1, 40))
 def test_a_long_sentence_tokenized_in_pieces_gives_the_same_tokens(atoms, width):
     from nltk.tokenize.destructive import NLTKWordTokenizer

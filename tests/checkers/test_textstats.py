@@ -4,7 +4,7 @@ import re
 
 from hypothesis import given, settings, strategies as st
 
-import textstats as T
+import checkers.textstats as T
 from conftest import need_shared
 
 # small alphabets make the corner cases (blank runs, unclosed brackets, "**") frequent

@@ -3,10 +3,10 @@
     python eval.py score --input ../shared/ifbench/input_data.jsonl --responses R.jsonl
 
 IFBench ids (`count:*`, `format:*`, `ratio:*`, `sentence:*`, `words:*`, `repeat:*`, and the ten fixed
-tasks `custom:*` in ifbench_tasks.py) join IFEval's in constraints.CHECKS, so rows, scoring, training and the hindsight rewrite treat both
-families alike. Each check below states what the official one decides, including the quirks that
-change verdicts, reproduced on purpose (tests/test_ifbench.py checks every verdict against the
-official checker on Llama-3.2-3B's 294 responses):
+tasks `custom:*` in ifbench_tasks.py) join IFEval's in constraints.CHECKS, so rows, scoring, training
+and the hindsight rewrite treat both families alike. Each check below states what the official one
+decides, including the quirks that change verdicts, reproduced on purpose (tests/checkers/test_ifbench.py checks
+every verdict against the official checker on Llama-3.2-3B's 294 responses):
   * `ratio:overlap` compares character trigrams, not word trigrams;
   * `count:person_names` matches names as substrings ("Leo" in "Leopard");
   * `ratio:sentence_type` and `ratio:sentence_balance` hold on text with no sentences (0 == 0);
@@ -31,9 +31,10 @@ import re
 import string
 from collections import Counter
 
-from ifbench_tasks import TASK_CHECKS
-from ifbench_text import MissingData  # noqa: F401 (re-exported: callers catch ifbench.MissingData)
-from ifbench_text import end_tokens, first_tag, may_have_lowercase_token, split_sentences, stopwords, word_tokenize, word_tokens
+from checkers.ifbench_tasks import TASK_CHECKS
+from checkers.ifbench_text import MissingData  # noqa: F401 (re-exported: callers catch ifbench.MissingData)
+from checkers.ifbench_text import (end_tokens, first_tag, may_have_lowercase_token, split_sentences, stopwords,
+                                   word_tokenize, word_tokens)
 
 PUNCT = string.punctuation
 _NO_PUNCT = str.maketrans("", "", PUNCT)
@@ -251,12 +252,15 @@ def _sentence_ends(t):
 
 
 CHECKS = {name: _official(fn) for name, fn in TASK_CHECKS.items()} | {name: _official(fn) for name, fn in {
-    "count:conjunctions": lambda t, small_n: len({w for w in t.split() if w.strip(PUNCT + " ").lower() in CONJUNCTIONS}) >= small_n,
+    "count:conjunctions": lambda t, small_n:
+        len({w for w in t.split() if w.strip(PUNCT + " ").lower() in CONJUNCTIONS}) >= small_n,
     "count:keywords_multiple": lambda t, keyword1, keyword2, keyword3, keyword4, keyword5: all(
-        t.lower().count(k.strip().lower()) == n for k, n in zip((keyword1, keyword2, keyword3, keyword4, keyword5), (1, 2, 3, 5, 7))),
+        t.lower().count(k.strip().lower()) == n
+        for k, n in zip((keyword1, keyword2, keyword3, keyword4, keyword5), (1, 2, 3, 5, 7))),
     "count:numbers": lambda t, N: len(re.findall(r"\d+", t.translate(_NO_PUNCT))) == N,
     "count:person_names": lambda t, N: sum(name in t for name in PERSON_NAMES) >= N,
-    "count:pronouns": lambda t, N: sum(w in PRONOUNS for w in t.replace("/", " ").lower().translate(_NO_PUNCT).split()) >= N,
+    "count:pronouns": lambda t, N:
+        sum(w in PRONOUNS for w in t.replace("/", " ").lower().translate(_NO_PUNCT).split()) >= N,
     "count:punctuation": lambda t: ("!?" in t or "?!" in t or "‽" in t) and {".", ",", "!", "?", ";", ":"} <= set(
         t.replace("?!", "", 1) if "?!" in t else t.replace("!?", "", 1)),
     "count:unique_word_count": lambda t, N: len({w.strip(PUNCT + " ") for w in t.lower().split()}) >= N,
@@ -265,7 +269,8 @@ CHECKS = {name: _official(fn) for name, fn in TASK_CHECKS.items()} | {name: _off
     "format:emoji": _emoji_ends,
     "format:line_indent": _line_indent,
     "format:list": lambda t, sep: t.count(sep) >= 2,
-    "format:newline": lambda t: (lambda v: sum(x != "" for x in v.strip().split("\n")) == len(v.split()))(t.translate(_NO_PUNCT)),
+    "format:newline": lambda t: (lambda v: sum(x != "" for x in v.strip().split("\n")) == len(v.split()))(
+        t.translate(_NO_PUNCT)),
     "format:no_bullets_bullets": _no_bullets_bullets,
     "format:no_whitespace": lambda t: not any(c.isspace() for c in t),
     "format:options": _options,
@@ -280,8 +285,10 @@ CHECKS = {name: _official(fn) for name, fn in TASK_CHECKS.items()} | {name: _off
         percentage - 2 <= 100 * _trigram_overlap(t, reference_text) <= percentage + 2,
     "ratio:sentence_balance": lambda t: len(set(_sentence_ends(t))) == 1,
     "ratio:sentence_type": lambda t: (lambda d, q, _: d == 2 * q)(*_sentence_ends(t)),
-    "ratio:sentence_words": lambda t: (lambda s: len(s) == 3 and len({len(x.strip()) for x in s}) == 1)(split_sentences(t)),
-    "ratio:stop_words": lambda t, percentage: 100 * sum(w.lower() in stopwords() for w in _words(t)) / len(_words(t)) <= percentage,
+    "ratio:sentence_words": lambda t: (lambda s: len(s) == 3 and len({len(x.strip()) for x in s}) == 1)(
+        split_sentences(t)),
+    "ratio:stop_words": lambda t, percentage:
+        100 * sum(w.lower() in stopwords() for w in _words(t)) / len(_words(t)) <= percentage,
     "repeat:repeat_change": lambda t, prompt_to_repeat: prompt_to_repeat != t and prompt_to_repeat[1:] == t[1:],
     "repeat:repeat_simple": lambda t: t.strip().lower() == REPEAT_SIMPLE.lower(),
     "repeat:repeat_span": lambda t, prompt_to_repeat, n_start, n_end:
@@ -289,7 +296,8 @@ CHECKS = {name: _official(fn) for name, fn in TASK_CHECKS.items()} | {name: _off
     "sentence:alliteration_increment": lambda t: all(  # lazy: stops at the first sentence that does not grow
         b > a for a, b in itertools.pairwise(itertools.chain([-1], map(_alliteration, split_sentences(t))))),
     "sentence:increment": _increment,
-    "sentence:keyword": lambda t, word, N: (lambda s: len(s) >= N and word.lower() in s[N - 1].lower())(split_sentences(t)),
+    "sentence:keyword": lambda t, word, N: (lambda s: len(s) >= N and word.lower() in s[N - 1].lower())(
+        split_sentences(t)),
     "words:alphabet": lambda t: (lambda w: w[0][0].lower() in string.ascii_lowercase and all(
         x[0] == string.ascii_lowercase[(string.ascii_lowercase.index(w[0][0].lower()) + i) % 26]
         for i, x in enumerate((x.lower() for x in w[1:]), 1)))(_bare_words(t)),
@@ -305,7 +313,7 @@ CHECKS = {name: _official(fn) for name, fn in TASK_CHECKS.items()} | {name: _off
     "words:repeats": lambda t, small_n: max(Counter(_bare_words(t.lower())).values(), default=0) <= small_n,
     "words:start_verb": lambda t: (lambda w: bool(w) and "VB" in first_tag(w))(end_tokens(t, 3)[0]),
     "words:vowel": lambda t: len(t.strip().split("\n")) == 1 and len(set(t.lower()) & set("aeiou")) <= 3,
-    "words:words_position": lambda t, keyword: (lambda head, tail: len(head) >= 2 and head[1] == tail[0] == keyword.strip())(
-        *end_tokens(t)),
+    "words:words_position": lambda t, keyword: (
+        lambda head, tail: len(head) >= 2 and head[1] == tail[0] == keyword.strip())(*end_tokens(t)),
 }.items()}
 IDS = sorted(CHECKS)

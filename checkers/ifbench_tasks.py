@@ -1,13 +1,13 @@
 """IFBench's ten fixed tasks (`custom:*`): each checks the answer to one given question.
 
-    python -c "import ifbench_tasks as K; print(K.TASK_CHECKS['custom:multiples']('14, 21, 28, 35, 42, 49'))"
+    python -c "import checkers.ifbench_tasks as K; print(K.TASK_CHECKS['custom:multiples']('14, 21, 28, 35, 42, 49'))"
 
 Unlike the other 48 IFBench constraints, these are not constraints one can attach to any task
 ("list Napoleon's battle dates as YYYY-MM-DD", "generate this CSV"), so they are used for
 evaluation only and never sampled for training. ifbench.py wraps them like the others (an
 exception is a failed check). Each reproduces the official verdicts; the two official regexes that
 backtrack (`custom:mcq_count_length`, `custom:csv_special_character`) are rewritten as scans,
-each checked against the official regex in tests/test_ifbench.py.
+each checked against the official regex in tests/checkers/test_ifbench.py.
 """
 import csv
 import io
@@ -15,7 +15,7 @@ import re
 import string
 import unicodedata
 
-from ifbench_text import split_sentences
+from checkers.ifbench_text import split_sentences
 
 PUNCT = string.punctuation
 _NO_PUNCT = str.maketrans("", "", PUNCT)
@@ -78,8 +78,10 @@ def _special_field(field):
     return bool(re.search(r"[^\d\w\s]", line[:line.rfind('"')])) if '"' in line else False
 
 
-CSV_SPECIAL_HEADER = r'^(ProductID|"ProductID"),[ \t]*(Category|"Category"),[ \t]*(Brand|"Brand"),[ \t]*(Price|"Price"),[ \t]*(Stock|"Stock")$'
-CSV_QUOTES_HEADER = r'^(StudentID|"StudentID")\t *(Subject|"Subject")\t *(Grade|"Grade")\t *(Semester|"Semester")\t *(Score|"Score")$'
+CSV_SPECIAL_HEADER = (r'^(ProductID|"ProductID"),[ \t]*(Category|"Category"),[ \t]*(Brand|"Brand"),'
+                      r'[ \t]*(Price|"Price"),[ \t]*(Stock|"Stock")$')
+CSV_QUOTES_HEADER = (r'^(StudentID|"StudentID")\t *(Subject|"Subject")\t *(Grade|"Grade")'
+                     r'\t *(Semester|"Semester")\t *(Score|"Score")$')
 
 
 def _csv_special(t):
@@ -126,7 +128,8 @@ TASK_CHECKS = {
     "custom:csv_quotes": _csv_quotes,
     "custom:csv_special_character": _csv_special,
     "custom:date_format_list": _date_list,
-    "custom:european_capitals_sort": lambda t: [c.strip() for c in _ascii(t).split(",") if c.strip()] == CAPITALS_NORTH_OF_45,
+    "custom:european_capitals_sort": lambda t:
+        [c.strip() for c in _ascii(t).split(",") if c.strip()] == CAPITALS_NORTH_OF_45,
     "custom:mcq_count_length": _mcq,
     "custom:multiples": lambda t: re.findall(r"\d+", t.replace(",", ", ")) == [str(i) for i in range(14, 51, 7)],
     "custom:reverse_newline": _reverse_newline,

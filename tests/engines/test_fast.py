@@ -1,4 +1,4 @@
-"""fast_rollout.py: the shared-prefill, static-cache engine against the hf engine. (The whole
+"""engines/fast.py: the shared-prefill, static-cache engine against the hf engine. (The whole
 rollout contract suite in test_rollout.py also runs on both engines.)"""
 import copy
 
@@ -27,7 +27,8 @@ def _chi2_rejects(a, b, z=3.09):
     from collections import Counter
     ca, cb = Counter(a), Counter(b)
     cats = [c for c in set(ca) | set(cb) if ca[c] + cb[c] >= 10]
-    rows = [(ca[c], cb[c]) for c in cats] + [(sum(ca[c] for c in ca if c not in cats), sum(cb[c] for c in cb if c not in cats))]
+    rows = [(ca[c], cb[c]) for c in cats] + [(sum(ca[c] for c in ca if c not in cats),
+                                              sum(cb[c] for c in cb if c not in cats))]
     rows = [r for r in rows if sum(r) > 0]
     na, nb = len(a), len(b)
     stat = sum((x - (x + y) * na / (na + nb)) ** 2 / ((x + y) * na / (na + nb))
@@ -63,12 +64,13 @@ def test_micro_batches_hold_whole_groups(toy):
 def test_compaction_keeps_every_rows_tokens_and_logprobs(toy64, monkeypatch, check_every):
     """Rows that finish drop out of the batch (B -> B/2 -> B/4 ...); each row samples from its own uniform,
     so its tokens and log-probs are those of decoding without compaction, and of the hf engine."""
-    import fast_rollout as F
+    import engines.fast as F
     model, tok = toy64
     ids, mask = R.encode_prompts(tok, PROMPTS * 3)                   # 9 prompts x n=4: 36 rows, one micro-batch
     eos = torch.arange(0, model.config.vocab_size, 9)                # every 9th token ends a row: ragged lengths
     cuts = []
-    monkeypatch.setattr(F, "_compact", lambda cache, m, rows, real=F._compact: cuts.append(len(rows)) or real(cache, m, rows))
+    monkeypatch.setattr(F, "_compact",
+                        lambda cache, m, rows, real=F._compact: cuts.append(len(rows)) or real(cache, m, rows))
     runs = {}
     for compact in (True, False):
         g = torch.Generator().manual_seed(5)

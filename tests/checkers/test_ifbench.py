@@ -1,4 +1,5 @@
-"""IFBench's 58 checks (ifbench.py, ifbench_tasks.py): official verdicts, slow references for every rewritten scan, hostile text, data errors."""
+"""IFBench's 58 checks (ifbench.py, ifbench_tasks.py): official verdicts, slow references for every rewritten
+scan, hostile text, data errors."""
 import json
 import random
 import re
@@ -11,9 +12,9 @@ from hypothesis import strategies as st
 import constraints as C
 import data as D
 import eval as E
-import ifbench as B
-import ifbench_tasks as K
-import ifbench_text as X
+import checkers.ifbench as B
+import checkers.ifbench_tasks as K
+import checkers.ifbench_text as X
 from conftest import IFBENCH, SHARED, need_shared
 
 # Key 286 carries notes (n_start = 0, which the official code replaces with a random draw).
@@ -33,7 +34,8 @@ def test_every_official_verdict_is_reproduced():
         if str(ref["key"]) in SKIP_KEYS:
             continue
         strict, loose = C.verify(ins, ref["response"]), C.verify(ins, ref["response"], loose=True)
-        for c, s, l_, rs, rl in zip(ins.constraints, strict, loose, ref["follow_list_strict"], ref["follow_list_loose"]):
+        for c, s, l_, rs, rl in zip(ins.constraints, strict, loose, ref["follow_list_strict"],
+                                    ref["follow_list_loose"]):
             assert s == rs, (ref["key"], c.id, "strict")
             assert l_ == rl, (ref["key"], c.id, "loose")
             checked += 1
@@ -112,7 +114,8 @@ def test_hir16k_type2_row_loads_verifies_and_rewrites():
     assert verdicts == [True, True]
     assert C.verify(ins, "the sun rose at 6 and set at 7.") == [True, False]
     hindsight = ins.rewrite([True, False])
-    assert hindsight.render() == "Describe a sunrise.\n\nThe output must follow the following rules:\n1. Include exactly 2 numbers."
+    assert hindsight.render() == ("Describe a sunrise.\n\nThe output must follow the following rules:\n"
+                                  "1. Include exactly 2 numbers.")
 
 
 def test_sampled_ifbench_constraints_describe_themselves_and_rewrite():

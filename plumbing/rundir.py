@@ -28,7 +28,8 @@ def save_checkpoint(cfg, step, model, tok, optimizer, source):
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "data_position": source.position,
-                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, os.path.join(tmp, "trainer_state.pt"))
+                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
+               os.path.join(tmp, "trainer_state.pt"))
     json.dump(dataclasses.asdict(cfg), open(os.path.join(tmp, "hir_config.json"), "w"), indent=1)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -50,7 +51,8 @@ def claim_empty(out, overwrite, why):
     """A run writes only into a directory that holds no other run: empty, or emptied by --overwrite."""
     if os.path.isdir(out) and os.listdir(out):
         if not overwrite:
-            held = f"{len(checkpoints(out))} checkpoints" + (", metrics" if os.path.exists(os.path.join(out, "metrics.jsonl")) else "")
+            held = f"{len(checkpoints(out))} checkpoints" + (
+                ", metrics" if os.path.exists(os.path.join(out, "metrics.jsonl")) else "")
             raise SystemExit(f"error: --out {out} is not empty ({held}); {why}, write elsewhere with --out, "
                              "or start over with --overwrite (deletes what is there)")
         shutil.rmtree(out)
@@ -94,7 +96,8 @@ def truncate_metrics(cfg, step):
     """On resume, drop metric rows of steps after the checkpoint: they are about to be redone."""
     path = os.path.join(cfg.out, "metrics.jsonl")
     if os.path.exists(path):
-        rows = [line for line in open(path) if line.endswith("\n") and json.loads(line)["step"] <= step]  # a torn last line goes too
+        # a torn last line goes too
+        rows = [line for line in open(path) if line.endswith("\n") and json.loads(line)["step"] <= step]
         with open(path + ".tmp", "w") as f:
             f.writelines(rows)
         os.replace(path + ".tmp", path)
@@ -124,9 +127,11 @@ def plot_curves(cfg):
 
 def log_line(cfg, stats, seconds):
     """One plain line: every log_every steps (it reads well in a nohup log) and at the end."""
-    held = f" | held-out ila {stats['heldout_ila']:.3f} cla {stats['heldout_cla']:.3f}" if "heldout_ila" in stats else ""
+    held = (f" | held-out ila {stats['heldout_ila']:.3f} cla {stats['heldout_cla']:.3f}"
+            if "heldout_ila" in stats else "")
     return (f"[hir] step {stats['step']}/{cfg.steps} | ila {stats['ila']:.3f} cla {stats['cla']:.3f} | replays "
-            f"{stats['replays']} | loss {stats['loss']:+.3g} | {seconds:.1f} s/step | generated {stats['generated']}{held}")
+            f"{stats['replays']} | loss {stats['loss']:+.3g} | {seconds:.1f} s/step | generated "
+            f"{stats['generated']}{held}")
 
 
 def print_summary(cfg, start, seconds):
@@ -135,7 +140,9 @@ def print_summary(cfg, start, seconds):
     done = cfg.steps - start
     print(f"[hir] done: steps {start + 1}-{cfg.steps} in {seconds / 60:.1f} min ({seconds / max(done, 1):.1f} s/step); "
           f"train ila {last['ila']:.3f} cla {last['cla']:.3f} at step {last['step']}"
-          + (f"; held-out ila {held[-1]['heldout_ila']:.3f} cla {held[-1]['heldout_cla']:.3f} at step {held[-1]['step']}" if held else ""))
+          + (f"; held-out ila {held[-1]['heldout_ila']:.3f} cla {held[-1]['heldout_cla']:.3f} "
+             f"at step {held[-1]['step']}" if held else ""))
     curves = os.path.join(cfg.out, "curves.png")
-    print(f"[hir] metrics {os.path.join(cfg.out, 'metrics.jsonl')} | curves {curves if os.path.exists(curves) else '(none)'} "
+    print(f"[hir] metrics {os.path.join(cfg.out, 'metrics.jsonl')} | "
+          f"curves {curves if os.path.exists(curves) else '(none)'} "
           f"| last checkpoint {(checkpoints(cfg.out) or ['(none)'])[-1]}")

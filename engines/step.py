@@ -1,0 +1,81 @@
+"""What every decoding engine shares: one sampling step, masks and positions, the model call.
+
+    python -m pytest -q tests/test_rollout.py tests/engines     # both engines against each other
+
+`sample_token` draws a row's token from its own uniform by inverse CDF and returns the log-prob and
+entropy of the exact distribution it drew from (temperature and top-p applied): these are the
+behaviour log-probs a Rollout carries. rollout.py (the hf engine) and engines/fast.py both call it,
+so both engines sample the same distribution.
+"""
+import inspect
+
+import torch
+import torch.nn.functional as F
+
+
+def position_ids_from(mask):
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def response_mask_from(tokens, eos_ids):
+    """(B, R) mask: every token up to and including the first EOS. Never derived from pad ids
+    (pad may equal EOS)."""
+    is_eos = torch.isin(tokens, eos_ids)
+    eos_before = is_eos.long().cumsum(1) - is_eos.long()  # EOS strictly before this position
+    return (eos_before == 0).float()
+
+
+def sampling_logprobs(logits, temperature=1.0, top_p=1.0):
+    """(b, V) logits -> (b, V) log-probs of the distribution we sample from (-inf outside top-p)."""
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs > top_p  # keep the smallest prefix reaching top_p mass
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits.log_softmax(-1)
+
+
+def row_uniforms(b, generator, device):
+    """(b,) uniforms in [0, 1), one per row per decode step. Each row draws its token from its own
+    uniform (inverse CDF), so a row's sample never depends on which other rows are still decoding:
+    the fast engine can drop finished rows (compaction) and every row keeps its tokens."""
+    return torch.rand(b, generator=generator, device=device, dtype=torch.float64)
+
+
+def sample_token(logits, temperature, top_p, u):
+    """Draw one token per row with uniforms `u` (b,): (b,) tokens, their log-probs, and the
+    distribution's entropy. Temperature 0 is greedy decoding: the argmax, drawn with probability 1
+    (log-prob 0, entropy 0)."""
+    if temperature == 0:
+        zeros = torch.zeros(logits.shape[0], device=logits.device,
+                            dtype=torch.promote_types(logits.dtype, torch.float32))
+        return logits.argmax(-1), zeros, zeros
+    logp = sampling_logprobs(logits, temperature, top_p)          # (b, V)
+    probs = logp.exp()
+    cdf = probs.double().cumsum(-1)                               # (b, V); float64: exact enough at V = 150k
+    # the first token whose CDF exceeds u * total: never a token of probability 0 (its CDF equals the one before)
+    tok = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp(max=logits.shape[-1] - 1)
+    entropy = -(probs * logp.clamp(min=-1e30)).sum(-1)            # clamp: 0 * -inf is nan
+    return tok[:, 0], logp.gather(-1, tok)[:, 0], entropy
+
+
+_CACHE_KW = {}  # model class -> the name of its KV-cache argument
+
+
+def forward(model, **kw):
+    """model(...) across transformers versions: the KV cache argument is `cache` in recent 5.x
+    (it was `past_key_values`); returns (logits, cache)."""
+    cls = type(model)
+    if cls not in _CACHE_KW:
+        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    if "cache" in kw:
+        kw[_CACHE_KW[cls]] = kw.pop("cache")
+    out = model(**kw)
+    return out.logits, getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+
+
+def cat_right_padded(parts, fill):
+    """Concatenate (b_i, R_i) tensors along rows, right-padding to the longest R with `fill`."""
+    R = max(p.shape[1] for p in parts)
+    return torch.cat([F.pad(p, (0, R - p.shape[1]), value=fill) for p in parts], 0)

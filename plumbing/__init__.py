@@ -1,0 +1,5 @@
+"""Run plumbing: what train.py needs to run for real, and a first-time reader may skip.
+
+    distributed.py  torchrun: ranks, reductions, gathers in the single-process order
+    rundir.py       one run per directory: checkpoints, resume, forks, metrics lines, curves
+"""
