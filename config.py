@@ -12,6 +12,7 @@ run, and last the flags on the command line.
 """
 import argparse
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields as dc_fields
@@ -98,6 +99,8 @@ class Config:
     eval_size: int = field(default=64, metadata={"help": "held-out instructions"})
     eval_temperature: float = field(default=0.6, metadata={"help": "held-out sampling temperature (the paper's 0.6)"})
     save_every: int = field(default=50, metadata={"help": "checkpoint period in steps (the last step is always saved)"})
+    save_total_limit: int = field(default=0, metadata={
+        "help": "keep only the newest N checkpoints (TRL's name and meaning); 0 = keep all (SmolLM2: 1.6 GB each)"})
     seed: int = field(default=0, metadata={"help": "seeds data order, sampling and selection"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: Literal["auto", "bf16", "fp32", "fp64"] = field(default="auto", metadata={
@@ -145,7 +148,7 @@ def read_config_file(path):
     return values
 
 
-def saved_config(resume):
+def saved_config(resume, quiet=False):
     """The config a run was started with: a checkpoint folder's hir_config.json, or a run
     directory's config.json. Where to write, and the device (a property of the machine), are not
     carried over; the dtype is, since it decides the numbers."""
@@ -157,7 +160,7 @@ def saved_config(resume):
                          "folder (trainer_state.pt and hir_config.json)")
     skip, known = ("out", "resume", "overwrite", "config", "device"), {f.name for f in dc_fields(Config)}
     saved = json.load(open(path))
-    if set(saved) - known:  # a run from another version of this file
+    if set(saved) - known and not quiet:  # a run from another version of this file
         print(f"[hir] {path}: ignoring fields this version does not have: {sorted(set(saved) - known)}")
     return {k: v for k, v in saved.items() if k in known and k not in skip}
 
@@ -185,7 +188,22 @@ def parse_config(argv, usage=__doc__):
     cfg, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True, look_for_args_file=False)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return validate(cfg)
+    cfg = validate(cfg)
+    if known.resume:
+        refuse_contradictions(cfg, saved_config(known.resume, quiet=True), known.resume)
+    return cfg
+
+
+# what a resumed run cannot change: the weights' vocabulary and meaning, the objective, the numbers' precision
+FIXED_ON_RESUME = ("model", "method", "adv", "dtype", "data")
+
+
+def refuse_contradictions(cfg, saved, resume):
+    """A flag (or --config file) that contradicts the resumed run is an error naming both values."""
+    for name in FIXED_ON_RESUME:
+        if name in saved and getattr(cfg, name) != saved[name]:
+            raise SystemExit(f"error: --resume {resume}: --{name} {getattr(cfg, name)!r} contradicts the run's "
+                             f"{name} {saved[name]!r}; a resumed run keeps it (start a fresh run with another --out)")
 
 
 def _is_model_name(v):
@@ -200,7 +218,8 @@ _RULES = {  # field: (test, what it must be)
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_constraints": (lambda v: v >= 1, ">= 1"),
     "min_constraints": (lambda v: v >= 1, ">= 1 (and at most max_constraints)"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "lr": (lambda v: v > 0, "> 0"), "beta": (lambda v: v >= 0, ">= 0"), "kl_in_reward": (lambda v: v >= 0, ">= 0"),
+    "lr": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"), "beta": (lambda v: v >= 0, ">= 0"),
+    "kl_in_reward": (lambda v: v >= 0, ">= 0"),
     "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
     "lam0": (lambda v: v >= 0, ">= 0"), "eta": (lambda v: v > -1, "> -1"),
     "clip_low": (lambda v: 0 <= v < 1, "in [0, 1)"), "clip_high": (lambda v: v >= 0, ">= 0"),
@@ -208,6 +227,7 @@ _RULES = {  # field: (test, what it must be)
     "log_every": (lambda v: v >= 1, ">= 1"), "eval_every": (lambda v: v >= 0, ">= 0 (0 = never)"),
     "eval_size": (lambda v: v >= 1, ">= 1"), "eval_temperature": (lambda v: v > 0, "> 0"),
     "save_every": (lambda v: v >= 1, ">= 1 (the last step is saved anyway)"),
+    "save_total_limit": (lambda v: v >= 0, ">= 0 (0 = keep all)"),
     "constraint_ids": (lambda v: all(c in SAMPLERS for c in v.split(",") if c),
                        "ids that can be sampled: " + ", ".join(sorted(SAMPLERS))),
     "keywords": (lambda v: all(w.strip() for w in v.split(",")) if v else True, "comma-separated non-empty words"),
@@ -224,6 +244,13 @@ def validate(cfg):
                          f"{cfg.max_constraints}")
     if cfg.n == 0:
         cfg.n = 6 if cfg.method == "hir" else 8
+    if cfg.n < 2 and cfg.adv in ("grpo", "drgrpo"):
+        raise SystemExit(f"bad config value --n {cfg.n}: group advantages need at least 2 samples per prompt (a "
+                         "group of one has advantage 0, so nothing is learned); use --n 2 or more, "
+                         "or --adv reinforce_pp")
+    if cfg.method == "hir" and cfg.k_per_prompt > cfg.n:
+        raise SystemExit(f"bad config value --k_per_prompt {cfg.k_per_prompt}: must be at most --n {cfg.n} (a budget "
+                         "beyond the samples makes the top-up draw up to k more samples per prompt every step)")
     try:  # auto -> what this machine has, checked now rather than after the model loads
         cfg.device = resolve_device(cfg.device)
         cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)

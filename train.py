@@ -26,6 +26,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -41,7 +42,12 @@ from data import DataError, PromptSource
 from eval import evaluate, ila_cla
 from models import DTYPES, cast_weights, load_model
 from plumbing import distributed
-from plumbing.rundir import log_line, log_metrics, plot_curves, prepare_run_dir, print_summary, save_checkpoint
+from plumbing.rundir import (checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir, print_summary,
+                             save_checkpoint, step_of)
+
+# one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a
+# row whose every update was non-finite means the weights themselves are broken (e.g. --lr 2e6 for 2e-6)
+NON_FINITE_STEPS = 3
 from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
 
 
@@ -188,6 +194,8 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
 
 def mean_policy_entropy(cfg, policy, rollout):
     """(N,) mean token entropy of the policy's full distribution at the sampling temperature, on `rollout`."""
+    if not rollout.texts:  # a step whose budget allowed no replays
+        return torch.zeros(0, device=rollout.response_ids.device)
     with torch.no_grad(), autocast(cfg):
         _, ent = token_logprobs(policy, rollout.input_ids, rollout.attention_mask, rollout.position_ids,
                                 rollout.response_mask, cfg.temperature, with_entropy=True)
@@ -290,6 +298,8 @@ def setup(cfg):
     if ckpt:  # every random draw of the loop is seeded by (seed, step, global index): no per-rank streams
         state = torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:  # the saved state carries the old lr: the config's (flags') wins
+            group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         step, source.position = state["step"], state["data_position"]
@@ -322,6 +332,7 @@ def main(argv=None):
     generated, t_start = (rows[-1]["generated"] if rows else 0), time.perf_counter()
     bar = tqdm(range(start + 1, cfg.steps + 1), initial=start, total=cfg.steps, desc=cfg.method, dynamic_ncols=True,
                disable=rank != 0)
+    broken = 0  # consecutive steps whose every update was non-finite (and so skipped)
     for step in bar:
         t_step = time.perf_counter()
         mine = source.next(cfg.prompts_per_step)[rank * share:(rank + 1) * share]  # every rank reads the same stream
@@ -333,8 +344,22 @@ def main(argv=None):
         bar.set_postfix_str(f"ila {metrics['ila']:.2f} cla {metrics['cla']:.2f} rep {metrics['replays']} "
                             f"loss {metrics['loss']:+.3g}"
                             + (f" | held-out ila {metrics['heldout_ila']:.2f}" if "heldout_ila" in metrics else ""))
+        broken = broken + 1 if metrics["skipped_updates"] == cfg.ppo_epochs * cfg.mini_batches else 0
         if rank == 0:
             log_metrics(cfg, metrics)
+        if broken >= NON_FINITE_STEPS:  # the weights themselves are broken: stop (every rank)
+            bar.close()
+            # the weights went bad in the update of step - broken; checkpoints from there on hold them
+            bad = [c for c in checkpoints(cfg.out) if step_of(c) >= step - broken]
+            if rank == 0:
+                for c in bad:
+                    shutil.rmtree(c)
+            good = checkpoints(cfg.out)
+            raise SystemExit(f"error: step {step}: every update of the last {broken} steps was non-finite (loss or "
+                             f"gradient norm inf/nan) and skipped, so the weights no longer train; lower --lr "
+                             f"(it is {cfg.lr:g}). Removed {len(bad)} checkpoints holding those weights; last good "
+                             "checkpoint: " + (f"{good[-1]} (--resume {good[-1]})" if good else "none"))
+        if rank == 0:
             if step % cfg.log_every == 0 or step == cfg.steps:
                 bar.write(log_line(cfg, metrics, time.perf_counter() - t_step))
             if step % cfg.save_every == 0 or step == cfg.steps:

@@ -33,6 +33,9 @@ def save_checkpoint(cfg, step, model, tok, optimizer, source):
     json.dump(dataclasses.asdict(cfg), open(os.path.join(tmp, "hir_config.json"), "w"), indent=1)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+    if cfg.save_total_limit:  # the newest N stay (TRL's save_total_limit); the one just written is among them
+        for old in checkpoints(cfg.out)[:-cfg.save_total_limit]:
+            shutil.rmtree(old)
 
 
 def checkpoints(out):
@@ -70,6 +73,9 @@ def prepare_run_dir(cfg):
     source = run_dir_of(cfg.resume)
     ckpt = os.path.normpath(cfg.resume) if is_checkpoint(cfg.resume) else (checkpoints(source) or [None])[-1]
     step = step_of(ckpt) if ckpt else 0
+    if ckpt and cfg.steps <= step:  # refused before anything in the run directory changes
+        raise SystemExit(f"error: --resume {cfg.resume}: its checkpoint is at step {step}, and --steps {cfg.steps} "
+                         f"leaves nothing to train; --steps counts from step 0, so pass --steps {step + 1} or more")
     if os.path.abspath(cfg.out) != os.path.abspath(source):  # a fork
         claim_empty(cfg.out, cfg.overwrite, "a fork needs a directory of its own")
         if os.path.exists(os.path.join(source, "metrics.jsonl")):
@@ -146,3 +152,6 @@ def print_summary(cfg, start, seconds):
     print(f"[hir] metrics {os.path.join(cfg.out, 'metrics.jsonl')} | "
           f"curves {curves if os.path.exists(curves) else '(none)'} "
           f"| last checkpoint {(checkpoints(cfg.out) or ['(none)'])[-1]}")
+    skipped = sum(r.get("skipped_updates", 0) for r in rows[start:])
+    print(f"[hir] skipped non-finite updates: {skipped}"
+          + (" (see metrics.jsonl's skipped_updates)" if skipped else ""))

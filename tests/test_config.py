@@ -24,7 +24,12 @@ def config_error(argv, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--lr", "-1"], "--lr -1.0: must be > 0 (AdamW learning rate)"), (["--method", "ppo"], "invalid choice: 'ppo'"),
+    (["--lr", "-1"], "--lr -1.0: must be finite and > 0 (AdamW learning rate)"),
+    (["--lr", "inf"], "--lr inf: must be finite and > 0"), (["--lr", "nan"], "--lr nan: must be finite and > 0"),
+    (["--method", "ppo"], "invalid choice: 'ppo'"),
+    (["--method", "grpo", "--n", "1"], "--n 1: group advantages need at least 2 samples per prompt"),
+    (["--k_per_prompt", "100"], "--k_per_prompt 100.0: must be at most --n 6"),
+    (["--save_total_limit", "-1"], "--save_total_limit -1: must be >= 0"),
     (["--steps", "ten"], "--steps: invalid int value: 'ten' (optimizer steps"),
     (["--nope", "1"], "unrecognized arguments: --nope"),
     (["--constraint_ids", "punctuation:no_colon"], "ids that can be sampled"),

@@ -316,3 +316,28 @@ def test_ratio_is_one_before_the_first_update(monkeypatch, toy, engine, flags):
     assert len(pairs) == 4  # 2 prompts x 8 samples in micro-batches of 5: all before the optimizer step
     assert max(float((lp - old)[m].abs().max()) for lp, old, m in pairs) < 1e-5
     assert stats["clip_frac"] == 0 and abs(stats["approx_kl"]) < 1e-9
+
+
+@pytest.mark.parametrize("method", ["hir", "grpo"])
+def test_a_step_with_no_replays_trains_its_originals(monkeypatch, toy, method):
+    """k = 0 (or a top-up that takes the whole budget): no replay rows, and the step still trains and logs."""
+    _, _, seen, stats = crafted_step(monkeypatch, toy, "--method", method, "--k_per_prompt", "0", real_update=True)
+    assert stats["replays"] == 0 and stats["replay_budget"] == 0 and len(seen["batch"].texts) == 12
+    assert stats["replay_entropy"] == 0.0 and stats["replay_clip_frac"] == 0.0 and stats["skipped_updates"] == 0
+
+
+def test_a_run_with_broken_weights_stops_with_a_clear_error(tmp_path, capsys):
+    """--lr 1e30 (a typo for 1e-3): the first update breaks the weights and every later update is non-finite;
+    after 3 such steps the run stops, removes the checkpoints holding broken weights and names the last good one."""
+    out = str(tmp_path / "broken")
+    with pytest.raises(SystemExit, match=r"step 4: every update of the last 3 steps was non-finite .* lower --lr "
+                                         r"\(it is 1e\+30\)\. Removed 3 checkpoints .*; last good checkpoint: none"):
+        T.main(["--model", "toy", "--lr", "1e30", "--steps", "20", "--save_every", "1", "--eval_every", "0",
+                "--out", out])
+    assert [r["skipped_updates"] for r in metrics(out)] == [0, 1, 1, 1]
+    assert not [d for d in os.listdir(out) if d.startswith("step_")]
+    good = str(tmp_path / "good")  # a good checkpoint before the break is named, and kept
+    T.main(["--model", "toy", "--steps", "2", "--save_every", "1", "--eval_every", "0", "--out", good])
+    with pytest.raises(SystemExit, match=r"step 6: .* Removed 3 checkpoints .*; last good checkpoint: .*step_000002"):
+        T.main(["--resume", good, "--lr", "1e30", "--steps", "20"])
+    assert [os.path.basename(c) for c in T.checkpoints(good)] == ["step_000001", "step_000002"]

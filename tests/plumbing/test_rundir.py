@@ -1,6 +1,7 @@
 """plumbing/rundir.py: one run per directory, resume and forks, a run killed before its first checkpoint,
 torn metric lines, and the console's plain lines and summary."""
 import os
+import re
 
 import pytest
 import torch
@@ -75,3 +76,26 @@ def test_truncate_metrics_drops_later_steps_and_a_torn_line(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "ila"')
     RD.truncate_metrics(cfg, 2)
     assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+def test_resume_refuses_contradictions_and_changes_nothing(tmp_path):
+    """A resumed run keeps its model, method, objective, precision and data; --steps must go past its checkpoint.
+    A refused call leaves the run directory as it was (config.json, metrics, checkpoints)."""
+    out = run(tmp_path, "r", "--steps", "2", "--eval_every", "0")
+    before = {name: open(os.path.join(out, name)).read() for name in ("config.json", "metrics.jsonl")}
+    for flags, message in ((["--model", "smollm2"], "--model 'smollm2' contradicts the run's model 'toy'"),
+                           (["--method", "grpo"], "--method 'grpo' contradicts the run's method 'hir'"),
+                           (["--adv", "reinforce_pp"], "--adv 'reinforce_pp' contradicts the run's adv 'grpo'"),
+                           (["--steps", "1"], "checkpoint is at step 2, and --steps 1 leaves nothing to train"),
+                           (["--steps", "2"], "pass --steps 3 or more")):
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            T.main(["--resume", out, *flags])
+        assert before == {name: open(os.path.join(out, name)).read() for name in before}
+        assert sorted(os.listdir(out)) == ["config.json", "metrics.jsonl", "step_000002"], flags
+
+
+def test_save_total_limit_keeps_the_newest_checkpoints(tmp_path):
+    out = run(tmp_path, "lim", "--steps", "4", "--save_every", "1", "--eval_every", "0", "--save_total_limit", "2")
+    assert [os.path.basename(c) for c in RD.checkpoints(out)] == ["step_000003", "step_000004"]
+    T.main(["--resume", out, "--steps", "5"])  # the limit holds on resume too, and the newest resumes
+    assert [os.path.basename(c) for c in RD.checkpoints(out)] == ["step_000004", "step_000005"]
