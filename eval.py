@@ -2,7 +2,7 @@
 
     python eval.py score --input ../shared/ifeval/input_data.jsonl --responses responses.jsonl --out results.jsonl
     python eval.py --model toy --data input_data.jsonl --out runs/eval_toy
-    python eval.py --model runs/hir/step_100 --data synthetic --out runs/eval_hir
+    python eval.py --model runs/hir/step_000100 --data synthetic --out runs/eval_hir
     python eval.py compare runs/eval_base runs/eval_hir
 
 `score` needs no torch (and imports none): responses are `{"prompt", "response"}` lines joined to
@@ -195,6 +195,7 @@ def cmd_generate(args):
     for k, v in defaults.items():  # unset options: the paper's protocol, or the run's own settings
         if getattr(args, k) is None:
             setattr(args, k, v)
+    args.engine = auto_engine if args.engine == "auto" else args.engine
     results, summary = evaluate(model, tok, instructions, args.n, args.temperature, args.max_new_tokens, args.seed,
                                 args.micro_batch, args.engine, progress=True)
     os.makedirs(args.out, exist_ok=True)
@@ -234,8 +235,8 @@ class EvalConfig:
                                                                           "(synthetic: the run's)"})
     micro_batch: Optional[int] = field(default=None, metadata={"help": "rows per generation call (default: 16 "
                                                                        "on a CPU, 128 on CUDA; synthetic: the run's)"})
-    engine: Optional[str] = field(default=None, metadata={"help": "hf | fast (default: fast on CUDA, hf on a CPU, "
-                                                                  "as train.py's auto; synthetic: the run's)"})
+    engine: Optional[str] = field(default=None, metadata={"help": "auto | hf | fast (default auto: fast on CUDA, hf "
+                                                                  "on a CPU, as train.py's; synthetic: the run's)"})
     limit: int = field(default=0, metadata={"help": "only the first N prompts (0 = all)"})
     seed: Optional[int] = field(default=None, metadata={"help": "sampling seed (default 0; synthetic: the run's)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
@@ -246,7 +247,8 @@ class EvalConfig:
 _RULES = {  # field: (test, what it must be); None means "the default"
     "n": (lambda v: v >= 1, ">= 1"), "temperature": (lambda v: v is None or v >= 0, ">= 0 (0 = greedy)"),
     "max_new_tokens": (lambda v: v is None or v >= 1, ">= 1"), "micro_batch": (lambda v: v is None or v >= 1, ">= 1"),
-    "engine": (lambda v: v in (None, "hf", "fast"), "hf or fast"), "limit": (lambda v: v >= 0, ">= 0 (0 = all)"),
+    "engine": (lambda v: v in (None, "auto", "hf", "fast"), "auto, hf or fast"),
+    "limit": (lambda v: v >= 0, ">= 0 (0 = all)"),
     "dtype": (lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
 }
 

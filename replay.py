@@ -141,7 +141,7 @@ def hindsight(step, rollout, verdicts, instructions, tokenizer, sample_more, *, 
     # every rank's rows in single-process order, so ties and "random" draw the same rows for any world size
     (all_scores, all_cand, all_groups), to_local = distributed.gather_in_global_order(
         [scores, candidates(clas), rollout.group_ids + first], rounds, n_local, first)
-    picked = select(all_scores, all_cand, all_groups, budget, mode, int(round(k - resample_n)),
+    picked = select(all_scores, all_cand, all_groups, budget, mode, max(0, int(round(k - resample_n))),
                     random.Random(f"select:{seed}:{step}"))
     rows = to_local(picked)
     return Hindsight(rollout, verdicts, rewrite(rollout, instructions, verdicts, rows, tokenizer, debug),

@@ -44,11 +44,11 @@ from models import DTYPES, cast_weights, load_model
 from plumbing import distributed
 from plumbing.rundir import (checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir, print_summary,
                              save_checkpoint, step_of)
+from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
 
 # one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a
 # row whose every update was non-finite means the weights themselves are broken (e.g. --lr 2e6 for 2e-6)
 NON_FINITE_STEPS = 3
-from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
 
 
 # ----------------------------------------------------------------------------- precision and devices
@@ -354,6 +354,7 @@ def main(argv=None):
             if rank == 0:
                 for c in bad:
                     shutil.rmtree(c)
+            distributed.barrier()  # every rank names the same last good checkpoint
             good = checkpoints(cfg.out)
             raise SystemExit(f"error: step {step}: every update of the last {broken} steps was non-finite (loss or "
                              f"gradient norm inf/nan) and skipped, so the weights no longer train; lower --lr "

@@ -3,8 +3,8 @@
     python eval.py score --input ../shared/ifbench/input_data.jsonl --responses R.jsonl
 
 IFBench ids (`count:*`, `format:*`, `ratio:*`, `sentence:*`, `words:*`, `repeat:*`, and the ten fixed
-tasks `custom:*` in ifbench_tasks.py) join IFEval's in constraints.CHECKS, so rows, scoring, training
-and the hindsight rewrite treat both families alike. Each check below states what the official one
+tasks `custom:*` in ifbench_tasks.py) join IFEval's in checkers.CHECKS (checkers/__init__.py), so rows,
+scoring, training and the hindsight rewrite treat both families alike. Each check below states what the official one
 decides, including the quirks that change verdicts, reproduced on purpose (tests/checkers/test_ifbench.py checks
 every verdict against the official checker on Llama-3.2-3B's 294 responses):
   * `ratio:overlap` compares character trigrams, not word trigrams;

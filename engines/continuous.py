@@ -18,8 +18,8 @@ RoPE positions travel with the keys, so the row decodes as if alone. A cache hol
 batch drains and a new one starts (a "wave").
 
 Randomness is per prompt: token k of prompt i is drawn with `draws(i)[k]` (inverse CDF, see
-rollout.sample_token), so a response does not depend on which prompts shared its batch;
-tests/test_continuous.py checks every token and log-prob against decoding each prompt alone.
+engines/step.sample_token), so a response does not depend on which prompts shared its batch;
+tests/engines/test_continuous.py checks every token and log-prob against decoding each prompt alone.
 """
 import torch
 import torch.nn.functional as F

@@ -2,7 +2,7 @@
 
     python bench/rollout_speed.py --engines generate hf fast          # side by side on this machine
 
-Three ideas, each a few lines below:
+Five ideas, each a few lines below:
 1. Shared prefill. The n samples of a prompt share that prompt, so prefill each prompt once
    (G rows, not G * n) and copy its keys/values into its n rows of the cache (as nanochat's
    Engine does). The n samples also share the first next-token distribution.
@@ -16,12 +16,12 @@ Three ideas, each a few lines below:
 4. Compaction. Rows finish at different times (responses of 20 to 256 tokens), and a finished row
    decoded on costs as much as a live one. Once the live rows fit half the batch, the cache, mask and
    positions are cut to those rows (a bucket of size B/2, B/4, ...), and a graph is captured for the
-   new shape. Every row samples from its own uniform per step (rollout.row_uniforms), so compacting
+   new shape. Every row samples from its own uniform per step (engines/step.row_uniforms), so compacting
    never changes a row's tokens: tests/engines/test_fast.py checks it token for token in float64.
 5. Fewer host syncs. Reading `done` on the host stalls the GPU queue, so on CUDA the loop looks every 8
    steps (stop, compact); rows that ended meanwhile decode pads, and the trailing columns are trimmed.
 The loop stops as soon as every row has emitted EOS. Sampling (temperature, top-p) and the behaviour
-log-probs use rollout.sample_token, so both engines draw from the same distribution.
+log-probs use engines/step.sample_token, so both engines draw from the same distribution.
 """
 import warnings
 

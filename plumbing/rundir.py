@@ -131,13 +131,14 @@ def plot_curves(cfg):
     plt.close(fig)
 
 
-def log_line(cfg, stats, seconds):
+def log_line(cfg, metrics, seconds):
     """One plain line: every log_every steps (it reads well in a nohup log) and at the end."""
-    held = (f" | held-out ila {stats['heldout_ila']:.3f} cla {stats['heldout_cla']:.3f}"
-            if "heldout_ila" in stats else "")
-    return (f"[hir] step {stats['step']}/{cfg.steps} | ila {stats['ila']:.3f} cla {stats['cla']:.3f} | replays "
-            f"{stats['replays']} | loss {stats['loss']:+.3g} | {seconds:.1f} s/step | generated "
-            f"{stats['generated']}{held}")
+    held = (f" | held-out ila {metrics['heldout_ila']:.3f} cla {metrics['heldout_cla']:.3f}"
+            if "heldout_ila" in metrics else "")
+    return (f"[hir] step {metrics['step']}/{cfg.steps} | ila {metrics['ila']:.3f} cla {metrics['cla']:.3f} "
+            f"| replays "
+            f"{metrics['replays']} | loss {metrics['loss']:+.3g} | {seconds:.1f} s/step | generated "
+            f"{metrics['generated']}{held}")
 
 
 def print_summary(cfg, start, seconds):

@@ -148,7 +148,8 @@ def eval_error(argv, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["--n", "0"], "--n 0: must be >= 1 (samples per prompt"), (["--temperature", "-1"], "must be >= 0 (0 = greedy)"),
-    (["--engine", "turbo"], "--engine 'turbo': must be hf or fast"), (["--limit", "-1"], "--limit -1: must be >= 0"),
+    (["--engine", "turbo"], "--engine 'turbo': must be auto, hf or fast"),
+    (["--limit", "-1"], "--limit -1: must be >= 0"),
     (["--size", "5"], "unrecognized arguments: --size 5"), (["--device", "tpu"], "device must be auto, cpu, cuda"),
     (["--dtype", "fp8"], "--dtype 'fp8': must be auto, bf16 or fp32")])
 def test_bad_eval_flags_fail_before_the_model_loads(argv, message, capsys, tmp_path):

@@ -2,6 +2,7 @@
 short files and lines. (What a first-time reader sees first is the top level.)"""
 import ast
 import pathlib
+import subprocess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("checkers", "engines", "plumbing")
@@ -62,3 +63,10 @@ def test_files_and_lines_are_short():
     long_lines = [f"{p.relative_to(ROOT)}:{i}" for p in project_files()
                   for i, line in enumerate(p.read_text().splitlines(), 1) if len(line) > 120]
     assert len(long_lines) <= 10, long_lines
+
+
+def test_shell_scripts_parse_and_keep_short_lines():
+    for script in sorted((ROOT / "bench").glob("*.sh")) + [ROOT / ".ci" / "run"]:
+        done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{script}: {done.stderr}"
+        assert all(len(line) <= 120 for line in script.read_text().splitlines()), script
