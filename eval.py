@@ -15,6 +15,7 @@ import collections
 import json
 import math
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -113,11 +114,13 @@ def pass_at_k(n, c, k):
 
 
 def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_tokens=4096, seed=0,
-             micro_batch=16, engine="hf", progress=False, stream_ids=None):
+             micro_batch=16, engine="hf", progress=False, stream_ids=None, start=0):
     """Sample n responses per instruction and score them. Returns (results, summary): one result
     per (instruction, sample); summary has the IFEval numbers, ila/cla means and pass@k.
-    Engine "fast" draws instruction i's tokens from random stream stream_ids[i] (default i), so a
-    response does not depend on which other instructions are evaluated with it (nor on the process)."""
+    Engine "fast" draws instruction i's tokens from random stream stream_ids[i] (default start + i), so a
+    response does not depend on which other instructions are evaluated with it (nor on the process).
+    `start`: the index of instructions[0] in a longer list, so a list evaluated in parts (start a multiple
+    of micro_batch // n) gets the responses it would get in one call."""
     import torch
     from tqdm import tqdm
     from rollout import sample
@@ -127,26 +130,32 @@ def evaluate(model, tokenizer, instructions, n=1, temperature=0.6, max_new_token
     bar = tqdm(total=len(instructions), desc="eval", unit="prompt", disable=not progress, dynamic_ncols=True,
                leave=False)
     if engine == "fast":  # continuous batching: micro_batch slots, a finished slot takes the next prompt
+        streams = range(start, start + len(instructions)) if stream_ids is None else stream_ids
         texts = _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_tokens, seed, micro_batch,
-                                  stream_ids, on_done=lambda j: bar.update(1 / n))
+                                  streams, on_done=lambda j: bar.update(1 / n))
         results = [score_one(instructions[j // n], text) for j, text in enumerate(texts)]
     else:
         for i in range(0, len(instructions), per_call):
             chunk = instructions[i:i + per_call]
             with torch.no_grad():
                 out = sample(model, tokenizer, [ins.render() for ins in chunk], n=n, max_new_tokens=max_new_tokens,
-                             temperature=temperature, seed=seed + i, micro_batch=micro_batch, engine=engine)
+                             temperature=temperature, seed=seed + start + i, micro_batch=micro_batch, engine=engine)
             results += [score_one(chunk[int(g)], text) for g, text in zip(out.group_ids, out.texts)]
             bar.update(len(chunk))
     bar.close()
     model.train(was_training)
+    return results, full_summary(results, n, len(instructions))
+
+
+def full_summary(results, n, n_instructions):
+    """summarize(), plus ILA/CLA means and pass@k for n > 1 (results instruction-major, n each)."""
     summary = summarize(results)
     summary["ila"], summary["cla"] = ila_cla(results)
     if n > 1:
-        passed = [sum(r["follow_all_strict"] for r in results[j * n:(j + 1) * n]) for j in range(len(instructions))]
+        passed = [sum(r["follow_all_strict"] for r in results[j * n:(j + 1) * n]) for j in range(n_instructions)]
         for k in sorted({1, n} | ({2, 4, 8} & set(range(1, n + 1)))):
             summary[f"pass@{k}"] = 100.0 * sum(pass_at_k(n, c, k) for c in passed) / len(passed)
-    return results, summary
+    return summary
 
 
 def _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_tokens, seed, slots, stream_ids, on_done):
@@ -175,7 +184,70 @@ def cmd_generate(args):
         auto_engine = resolve_engine("auto", device)
     except ValueError as e:
         sys.exit(f"error: {e}")
+    instructions = eval_instructions(args, device, auto_engine)  # the data and --out first: nothing waits on them
+    done = claim_out(args)
     model, tok = load_model(args.model, dtype=DTYPES[dtype], device=device)
+    partial = os.path.join(args.out, "responses.partial.jsonl")
+    block = max(1, args.micro_batch // args.n) * 4  # prompts per append; a multiple of evaluate's chunk of prompts
+    with open(partial, "a", encoding="utf-8") as f:
+        for b in range(done, len(instructions), block):
+            part, _ = evaluate(model, tok, instructions[b:b + block], args.n, args.temperature,
+                               args.max_new_tokens, args.seed, args.micro_batch, args.engine, progress=True, start=b)
+            f.write("".join(json.dumps({"response": r["response"]}, ensure_ascii=False) + "\n" for r in part))
+            f.flush()  # one write per block: a kill loses at most the block being generated
+            os.fsync(f.fileno())
+    texts = [row["response"] for _, row in read_jsonl(partial)]
+    results = [score_one(instructions[j // args.n], text) for j, text in enumerate(texts)]
+    summary = full_summary(results, args.n, len(instructions))
+    for name, rows in (("responses.jsonl", [{"prompt": r["prompt"], "response": r["response"]} for r in results]),
+                       ("results.jsonl", [{k: v for k, v in r.items() if k != "prompt"} for r in results])):
+        write_jsonl(os.path.join(args.out, name + ".tmp"), rows)
+        os.replace(os.path.join(args.out, name + ".tmp"), os.path.join(args.out, name))
+    with open(os.path.join(args.out, "results.json.tmp"), "w") as f:
+        json.dump({"config": vars(args), "summary": summary}, f, indent=1)
+    os.replace(os.path.join(args.out, "results.json.tmp"), os.path.join(args.out, "results.json"))  # done last
+    os.remove(partial)
+    print_table(summary)
+    return summary
+
+
+def claim_out(args):
+    """--out must be writable and hold no other evaluation. An unfinished one of this very command (its
+    eval_config.json equal to ours) is continued: returns the number of prompts already answered."""
+    config_path = os.path.join(args.out, "eval_config.json")
+    partial = os.path.join(args.out, "responses.partial.jsonl")
+    mine = {k: v for k, v in vars(args).items() if k != "overwrite"}
+    if os.path.isfile(args.out) or (os.path.exists(args.out) and not os.path.isdir(args.out)):
+        sys.exit(f"error: --out {args.out} is a file, not a directory; pass a directory (it is created)")
+    if os.path.isdir(args.out) and os.listdir(args.out):
+        saved = json.load(open(config_path)) if os.path.exists(config_path) else None
+        if args.overwrite:
+            shutil.rmtree(args.out)
+        elif saved == mine and os.path.exists(partial):
+            lines = [line for line in open(partial, encoding="utf-8") if line.endswith("\n")]  # a torn line goes
+            block = max(1, args.micro_batch // args.n) * 4
+            done = len(lines) // args.n // block * block  # whole blocks only: the rest is generated again
+            with open(partial, "w", encoding="utf-8") as f:
+                f.writelines(lines[:done * args.n])
+            print(f"[eval] continuing {args.out}: {done} prompts already answered")
+            return done
+        else:
+            what = "a finished evaluation" if os.path.exists(os.path.join(args.out, "results.json")) else (
+                "an unfinished evaluation with other settings" if saved else "files of something else")
+            sys.exit(f"error: --out {args.out} holds {what}; write elsewhere with --out, or pass --overwrite "
+                     "(deletes what is there)")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        with open(config_path + ".tmp", "w") as f:
+            json.dump(mine, f, indent=1)
+        os.replace(config_path + ".tmp", config_path)
+    except OSError as e:
+        sys.exit(f"error: --out {args.out}: cannot write there ({e.strerror}); pass a writable directory")
+    return 0
+
+
+def eval_instructions(args, device, auto_engine):
+    """The instructions to answer, and the defaults of every option left unset (resolved into args)."""
     if args.data == "synthetic":  # the held-out set train.py evaluates on, with the run's settings
         from config import heldout_set, parse_config
         saved = os.path.join(args.model, "hir_config.json")
@@ -196,16 +268,7 @@ def cmd_generate(args):
         if getattr(args, k) is None:
             setattr(args, k, v)
     args.engine = auto_engine if args.engine == "auto" else args.engine
-    results, summary = evaluate(model, tok, instructions, args.n, args.temperature, args.max_new_tokens, args.seed,
-                                args.micro_batch, args.engine, progress=True)
-    os.makedirs(args.out, exist_ok=True)
-    write_jsonl(os.path.join(args.out, "responses.jsonl"),
-                [{"prompt": r["prompt"], "response": r["response"]} for r in results])
-    write_jsonl(os.path.join(args.out, "results.jsonl"),
-                [{k: v for k, v in r.items() if k != "prompt"} for r in results])
-    json.dump({"config": vars(args), "summary": summary}, open(os.path.join(args.out, "results.json"), "w"), indent=1)
-    print_table(summary)
-    return summary
+    return instructions
 
 
 def cmd_compare(dir_a, dir_b):
@@ -227,7 +290,10 @@ class EvalConfig:
     model: str = field(metadata={"help": "toy | smollm2 | a checkpoint folder | a hub id"})
     data: str = field(metadata={"help": "IFEval-format JSONL, our rows, or 'synthetic' (the held-out set of the "
                                         "run --model comes from)"})
-    out: str = field(default="runs/eval", metadata={"help": "writes responses.jsonl, results.jsonl, results.json"})
+    out: str = field(default="runs/eval", metadata={
+        "help": "writes responses.jsonl, results.jsonl, results.json; responses are appended as they come "
+                "(responses.partial.jsonl), and the same command rerun continues an unfinished evaluation"})
+    overwrite: bool = field(default=False, metadata={"help": "an --out that holds another evaluation is deleted first"})
     n: int = field(default=1, metadata={"help": "samples per prompt (pass@k for k <= n)"})
     temperature: Optional[float] = field(default=None, metadata={"help": "0 = greedy; default: the paper's 0.6 "
                                                                          "(synthetic: the run's)"})

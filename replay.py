@@ -19,7 +19,8 @@ train.py calls `hindsight(...)` once per step. It does, in order:
 4. Selection: the top `budget` candidates over the whole batch ("global", the released default),
    the top k of each group ("group"), or a random set ("random", an ablation). Over several ranks
    the candidates are gathered in the order one process would hold them (plumbing/distributed.py),
-   so the choice does not depend on the number of ranks.
+   so the choice does not depend on the number of ranks. In one process every `distributed.*` call
+   returns its input unchanged (sum_all(x) is x; gather_in_global_order keeps the rows as they are).
 5. REWRITE: each kept response gets the same task and template with only the constraints it
    satisfied. It is now a success (reward 1) in its source's group. Its pi_old (and reference)
    log-probs are its source row's, scored under the ORIGINAL prompt: train.py copies them by
