@@ -206,12 +206,20 @@ def refuse_contradictions(cfg, saved, resume):
                              f"{name} {saved[name]!r}; a resumed run keeps it (start a fresh run with another --out)")
 
 
-def _is_model_name(v):
-    return v in ("toy", "smollm2") or os.path.isdir(v) or re.fullmatch(r"[\w.-]+/[\w.-]+", v) is not None
+def _looks_local(v):
+    """A path, not a hub id: it starts like one, or its first part is a folder here (runs/nope)."""
+    return v.startswith((".", "/", "~")) or os.path.isdir(v.split("/")[0])
+
+
+def is_model_name(v):
+    """toy, smollm2, an existing folder, or a hub id; a missing local path fails here, with no hub retries."""
+    if v in ("toy", "smollm2") or os.path.isdir(v):
+        return True
+    return not _looks_local(v) and re.fullmatch(r"[\w.-]+/[\w.-]+", v) is not None
 
 
 _RULES = {  # field: (test, what it must be)
-    "model": (_is_model_name, "toy, smollm2, an existing folder, or a hub id (org/name)"),
+    "model": (is_model_name, "toy, smollm2, an existing folder, or a hub id (org/name)"),
     "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"),
     "n": (lambda v: v >= 0, ">= 0"), "micro_batch": (lambda v: v >= 1, ">= 1"),
     "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),

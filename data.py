@@ -37,7 +37,7 @@ def read_jsonl(path):
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a BOM may open the file
             except UnicodeDecodeError as e:
                 raise DataError(f"{path}:{lineno}: not UTF-8 "
                                 f"(byte {raw[e.start]:#04x} at column {e.start + 1})") from None
@@ -108,8 +108,9 @@ def parse_row(row, where):
         cs = _constraints(_field(truth, "instruction_id_list", list, where + ": ground_truth"),
                           _field(truth, "kwargs", list, where + ": ground_truth"), texts, where, "ground_truth")
         template = row.get("q_type", "type1")
-        return Instruction(_field(row, "question", str, where), cs,
-                           template if template in TEMPLATES else "type1", str(row.get("id", where)))
+        if template not in TEMPLATES:  # it decides how the prompt and every rewrite render: never guessed
+            raise DataError(f"{where}: q_type: {template!r} is not a known template ({', '.join(sorted(TEMPLATES))})")
+        return Instruction(_field(row, "question", str, where), cs, template, str(row.get("id", where)))
     raise DataError(f"{where}: row: unknown format (expected 'constraints', 'instruction_id_list' or 'question')")
 
 

@@ -51,12 +51,17 @@ def summarize(results):
 
 
 def read_responses(path):
-    """{"prompt": response} from a responses file; a later duplicate prompt wins, as officially."""
-    out = {}
+    """{"prompt": response} from a responses file. A prompt answered twice is an error (the official
+    checker silently keeps the later answer, so the score would depend on the file's order)."""
+    out, first = {}, {}
     for lineno, row in read_jsonl(path):
         for name in ("prompt", "response"):
             if not isinstance(row.get(name), str):
                 raise DataError(f"{path}:{lineno}: {name}: missing or not a string")
+        if row["prompt"] in first:
+            raise DataError(f"{path}:{lineno}: prompt: already answered at line {first[row['prompt']]} "
+                            f"({row['prompt'][:60]!r}); keep one response per prompt")
+        first[row["prompt"]] = lineno
         out[row["prompt"]] = row["response"]
     return out
 
@@ -191,8 +196,8 @@ def cmd_generate(args):
     block = max(1, args.micro_batch // args.n) * 4  # prompts per append; a multiple of evaluate's chunk of prompts
     with open(partial, "a", encoding="utf-8") as f:
         for b in range(done, len(instructions), block):
-            part, _ = evaluate(model, tok, instructions[b:b + block], args.n, args.temperature,
-                               args.max_new_tokens, args.seed, args.micro_batch, args.engine, progress=True, start=b)
+            part, _ = evaluate(model, tok, instructions[b:b + block], args.n, args.temperature, args.max_new_tokens,
+                               args.seed, args.micro_batch, args.engine, progress=sys.stderr.isatty(), start=b)
             f.write("".join(json.dumps({"response": r["response"]}, ensure_ascii=False) + "\n" for r in part))
             f.flush()  # one write per block: a kill loses at most the block being generated
             os.fsync(f.fileno())
@@ -320,7 +325,7 @@ _RULES = {  # field: (test, what it must be); None means "the default"
 
 
 def parse_eval_config(argv):
-    from config import Parser
+    from config import Parser, is_model_name
     parser = Parser(EvalConfig, __doc__)
     args, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True, look_for_args_file=False)
     if rest:
@@ -328,6 +333,8 @@ def parse_eval_config(argv):
     for name, (ok, want) in _RULES.items():
         if not ok(getattr(args, name)):
             parser.exit(2, f"error: --{name} {getattr(args, name)!r}: must be {want} ({parser.help_lines[name]})\n")
+    if not is_model_name(args.model):  # a missing local folder fails now, not after the hub's retries
+        parser.exit(2, f"error: --model {args.model!r}: must be toy, smollm2, an existing folder, or a hub id\n")
     return args
 
 

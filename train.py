@@ -314,7 +314,7 @@ def heldout_eval(cfg, sampler, tok, heldout):
     results = evaluate(sampler, tok, heldout[rank::world], n=1, temperature=cfg.eval_temperature,
                        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
                        micro_batch=cfg.rollout_batch or len(heldout[rank::world]), engine=cfg.engine,
-                       progress=rank == 0, stream_ids=range(rank, len(heldout), world))[0]
+                       progress=rank == 0 and sys.stderr.isatty(), stream_ids=range(rank, len(heldout), world))[0]
     return ila_cla([r for part in distributed.gather_objects(results) for r in part])
 
 
@@ -330,8 +330,9 @@ def main(argv=None):
     heldout = heldout_set(cfg)
     rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))] if start else []
     generated, t_start = (rows[-1]["generated"] if rows else 0), time.perf_counter()
+    # a bar only on a terminal: under nohup (stderr a file) the plain log lines every log_every steps stay readable
     bar = tqdm(range(start + 1, cfg.steps + 1), initial=start, total=cfg.steps, desc=cfg.method, dynamic_ncols=True,
-               disable=rank != 0)
+               disable=rank != 0 or not sys.stderr.isatty())
     broken = 0  # consecutive steps whose every update was non-finite (and so skipped)
     for step in bar:
         t_step = time.perf_counter()

@@ -141,3 +141,14 @@ def test_the_many_constraint_regime_keeps_the_conflict_rules():
     assert all(D.compatible(i.constraints) for i in rows)
     default = [len(i.constraints) for i in D.synthetic_set(300, 0, "train")]
     assert set(default) == {1, 2, 3}  # the default regime still starts at one constraint
+
+
+def test_a_bom_is_read_and_an_unknown_q_type_is_an_error(tmp_path):
+    row = {"question": "Describe a sunrise.", "q_type": "type3", "criteria": ["No commas."],
+           "ground_truth": json.dumps({"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]})}
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(row) + "\n").encode())  # what Windows editors write
+    assert D.load_instructions(str(path))[0].template == "type3"
+    path.write_text(json.dumps(row | {"q_type": "type9"}) + "\n")
+    with pytest.raises(D.DataError, match=r"bom.jsonl:1: q_type: 'type9' is not a known template \(type1, type2"):
+        D.load_instructions(str(path))

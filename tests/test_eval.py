@@ -163,7 +163,8 @@ def test_compare_and_score_refuse_what_is_not_there(tmp_path, capsys):
                                             str(tmp_path / "empty.jsonl")], capsys)
 
 
-def test_eval_greedy_on_a_few_prompts_counts_prompts(tmp_path, capsys):
+def test_eval_greedy_on_a_few_prompts_counts_prompts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a bar is drawn on a terminal only
     summary = E.main(["--model", "toy", "--data", "synthetic", "--out", str(tmp_path), "--temperature=0",
                       "--limit", "3", "--max-new-tokens", "4"])
     assert summary["n_prompts"] == 3 and summary["ila"] in (0.0, 1 / 3, 2 / 3, 1.0)
@@ -239,3 +240,20 @@ def test_eval_checks_data_and_out_before_the_model_loads_and_never_overwrites(tm
         assert open(os.path.join(out, "results.jsonl")).read() == before
     E.main(EVAL + ["--limit", "4", "--out", out, "--seed", "3", "--overwrite"])
     assert json.load(open(os.path.join(out, "results.json")))["config"]["seed"] == 3
+
+
+def test_a_prompt_answered_twice_is_an_error_and_a_missing_model_folder_fails_at_once(tmp_path, capsys):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "response": "a"}) + "\n" + json.dumps({"prompt": "q", "response": "b"})
+                    + "\n" + json.dumps({"prompt": "p", "response": "c"}) + "\n")
+    with pytest.raises(E.DataError, match=r"r.jsonl:3: prompt: already answered at line 1"):
+        E.read_responses(str(path))
+    os.makedirs(tmp_path / "runs")
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        with pytest.raises(SystemExit):
+            E.main(["--model", "runs/nope", "--data", "synthetic", "--out", "o"])
+    finally:
+        os.chdir(cwd)
+    assert "--model 'runs/nope': must be toy, smollm2, an existing folder" in capsys.readouterr().err
