@@ -70,8 +70,12 @@ def score_files(input_path, responses_path):
     instructions, responses = load_instructions(input_path), read_responses(responses_path)
     if not instructions:
         raise DataError(f"{input_path}: no rows to score")
-    results = []
+    results, seen = [], {}
     for ins in instructions:
+        if ins.render() in seen:  # joined by prompt text, it would be scored twice with one response
+            raise DataError(f"{input_path}: the prompt of {ins.id!r} repeats that of {seen[ins.render()]!r}; "
+                            "keep one row per prompt")
+        seen[ins.render()] = ins.id
         if ins.render() not in responses:
             raise DataError(f"{responses_path}: no response for the prompt of {ins.id!r} "
                             f"({ins.render()[:60]!r}...)")

@@ -257,3 +257,12 @@ def test_a_prompt_answered_twice_is_an_error_and_a_missing_model_folder_fails_at
     finally:
         os.chdir(cwd)
     assert "--model 'runs/nope': must be toy, smollm2, an existing folder" in capsys.readouterr().err
+
+
+def test_a_prompt_repeated_in_the_input_is_an_error(tmp_path):
+    rows = [{"key": k, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
+            for k in (1, 2)]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "r.jsonl").write_text(json.dumps({"prompt": "Say hi.", "response": "hi"}) + "\n")
+    with pytest.raises(E.DataError, match=r"in.jsonl: the prompt of '2' repeats that of '1'"):
+        E.score_files(str(tmp_path / "in.jsonl"), str(tmp_path / "r.jsonl"))
