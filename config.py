@@ -136,10 +136,16 @@ def read_config_file(path):
         text = open(path, encoding="utf-8").read()
         if path.endswith((".yaml", ".yml")):
             import yaml
-            values = yaml.safe_load(text)
+            try:
+                values = yaml.safe_load(text)
+            except yaml.YAMLError as e:  # not a ValueError: one line with the place, not yaml's drawing
+                mark = getattr(e, "problem_mark", None)
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                problem = getattr(e, "problem", None) or e
+                raise SystemExit(f"error: --config {path}: not valid YAML ({problem}{where})") from None
         else:
             values = json.loads(text)
-    except (OSError, ValueError, ImportError) as e:  # yaml's errors are ValueErrors too
+    except (OSError, ValueError, ImportError) as e:
         raise SystemExit(f"error: --config {path}: {e}") from None
     known = {f.name for f in dc_fields(Config)}
     if not isinstance(values, dict) or set(values) - known:

@@ -325,6 +325,9 @@ def main(argv=None):
     if cfg.prompts_per_step % world:
         raise SystemExit(f"error: --prompts_per_step {cfg.prompts_per_step} must be a multiple of the {world} ranks")
     share = cfg.prompts_per_step // world
+    if cfg.mini_batches > share * cfg.n:  # checked before any work: each mini-batch needs rows of its own
+        raise SystemExit(f"error: --mini_batches {cfg.mini_batches} is more than a step's {share * cfg.n} sampled rows "
+                         f"per process (--prompts_per_step {cfg.prompts_per_step} x --n {cfg.n} / {world} processes)")
     hf_logging.disable_progress_bar()  # one bar on the console: ours (not transformers' loading and saving bars)
     policy, sampler, ref_model, tok, optimizer, source, start = setup(cfg)
     heldout = heldout_set(cfg)

@@ -52,6 +52,8 @@ def step_of(ckpt):
 
 def claim_empty(out, overwrite, why):
     """A run writes only into a directory that holds no other run: empty, or emptied by --overwrite."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SystemExit(f"error: --out {out} is a file, not a directory; pass a directory (it is created)")
     if os.path.isdir(out) and os.listdir(out):
         if not overwrite:
             held = f"{len(checkpoints(out))} checkpoints" + (
@@ -59,7 +61,13 @@ def claim_empty(out, overwrite, why):
             raise SystemExit(f"error: --out {out} is not empty ({held}); {why}, write elsewhere with --out, "
                              "or start over with --overwrite (deletes what is there)")
         shutil.rmtree(out)
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = os.path.join(out, ".write_test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        raise SystemExit(f"error: --out {out}: cannot write there ({e.strerror}); pass a writable directory") from None
 
 
 def prepare_run_dir(cfg):

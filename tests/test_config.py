@@ -89,3 +89,10 @@ def test_heldout_set_is_fixed_by_the_config():
     a, b = C.heldout_set(cfg), C.heldout_set(C.parse_config(["--model", "toy", "--eval_size", "5", "--seed", "3"]))
     assert [i.render() for i in a] == [i.render() for i in b] and len(a) == 5  # the training seed does not move it
     assert all({c.id for c in i.constraints} <= set(C.TOY_IDS) for i in a)
+
+
+def test_malformed_yaml_is_one_line_naming_the_place(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("steps: [1\n")
+    with pytest.raises(SystemExit, match=r"--config .*bad.yaml: not valid YAML \(.* at line 2, column 1\)"):
+        C.parse_config(["--model", "toy", "--config", str(path)])

@@ -99,3 +99,15 @@ def test_save_total_limit_keeps_the_newest_checkpoints(tmp_path):
     assert [os.path.basename(c) for c in RD.checkpoints(out)] == ["step_000003", "step_000004"]
     T.main(["--resume", out, "--steps", "5"])  # the limit holds on resume too, and the newest resumes
     assert [os.path.basename(c) for c in RD.checkpoints(out)] == ["step_000004", "step_000005"]
+
+
+def test_unusable_out_and_mini_batches_fail_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr(T, "load_model", lambda *a, **k: pytest.fail("the model loaded before the checks"))
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    for out, message in ((a_file, "is a file, not a directory"), (a_file / "sub", "cannot write there")):
+        with pytest.raises(SystemExit, match=message):
+            T.main(["--model", "toy", "--steps", "1", "--out", str(out)])
+    with pytest.raises(SystemExit, match=r"--mini_batches 500 is more than a step's 48 sampled rows"):
+        T.main(["--model", "toy", "--steps", "1", "--mini_batches", "500", "--out", str(tmp_path / "mb")])
+    assert not (tmp_path / "mb").exists()
