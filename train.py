@@ -285,8 +285,16 @@ def setup(cfg):
     master = torch.float64 if cfg.dtype == "fp64" else torch.float32
     try:
         policy, tok = load_model(ckpt or cfg.model, dtype=master, device=cfg.device)  # the weights AdamW updates
+        state = torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False) if ckpt else None
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
+    except Exception as e:  # a corrupted checkpoint (SafetensorError, a truncated pickle, ...): name an older one
+        if not ckpt:
+            raise
+        older = [c for c in checkpoints(os.path.dirname(os.path.normpath(ckpt))) if step_of(c) < step_of(ckpt)]
+        raise SystemExit(f"error: checkpoint {ckpt} is unreadable ({type(e).__name__}: {str(e)[:100]}); resume from "
+                         + (f"an older complete one: --resume {older[-1]} --out NEW_DIR" if older else
+                            "scratch: no older checkpoint")) from None
     if cfg.grad_checkpointing:  # (renamed activation_checkpointing_enable in recent transformers)
         getattr(policy, "activation_checkpointing_enable", policy.gradient_checkpointing_enable)()
     sampler = make_sampler(cfg, policy)
@@ -296,7 +304,6 @@ def setup(cfg):
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
     if ckpt:  # every random draw of the loop is seeded by (seed, step, global index): no per-rank streams
-        state = torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         for group in optimizer.param_groups:  # the saved state carries the old lr: the config's (flags') wins
             group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)

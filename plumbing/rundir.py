@@ -25,12 +25,20 @@ def save_checkpoint(cfg, step, model, tok, optimizer, source):
     final = os.path.join(cfg.out, f"step_{step:06d}")
     tmp = final + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "data_position": source.position,
-                "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
-               os.path.join(tmp, "trainer_state.pt"))
-    json.dump(dataclasses.asdict(cfg), open(os.path.join(tmp, "hir_config.json"), "w"), indent=1)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), "data_position": source.position,
+                    "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
+                   os.path.join(tmp, "trainer_state.pt"))
+        with open(os.path.join(tmp, "hir_config.json"), "w") as f:
+            json.dump(dataclasses.asdict(cfg), f, indent=1)
+    except (OSError, RuntimeError) as e:  # disk full surfaces as either; the previous checkpoints stay intact
+        shutil.rmtree(tmp, ignore_errors=True)
+        older = checkpoints(cfg.out)
+        raise SystemExit(f"error: writing checkpoint {final} failed ({type(e).__name__}: {str(e)[:120]}); is the disk "
+                         f"full? Nothing partial was left; newest complete checkpoint: "
+                         f"{older[-1] if older else 'none'} (--save_total_limit keeps fewer)") from None
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     if cfg.save_total_limit:  # the newest N stay (TRL's save_total_limit); the one just written is among them

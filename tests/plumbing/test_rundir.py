@@ -111,3 +111,29 @@ def test_unusable_out_and_mini_batches_fail_before_any_work(tmp_path, monkeypatc
     with pytest.raises(SystemExit, match=r"--mini_batches 500 is more than a step's 48 sampled rows"):
         T.main(["--model", "toy", "--steps", "1", "--mini_batches", "500", "--out", str(tmp_path / "mb")])
     assert not (tmp_path / "mb").exists()
+
+
+def test_a_failed_checkpoint_write_leaves_nothing_partial(tmp_path, monkeypatch):
+    real, calls = torch.save, []
+
+    def disk_full_on_the_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*a, **k)
+    monkeypatch.setattr(RD.torch, "save", disk_full_on_the_second)
+    out = str(tmp_path / "full")
+    with pytest.raises(SystemExit, match=r"writing checkpoint .*step_000002 failed \(OSError: .*No space left.*newest "
+                                         r"complete checkpoint: .*step_000001"):
+        T.main(["--model", "toy", "--steps", "3", "--save_every", "1", "--eval_every", "0", "--out", out])
+    assert sorted(os.listdir(out)) == ["config.json", "metrics.jsonl", "step_000001"]
+    assert RD.checkpoints(out) == [os.path.join(out, "step_000001")]
+
+
+def test_a_corrupted_checkpoint_names_an_older_complete_one(tmp_path):
+    out = run(tmp_path, "bad", "--steps", "2", "--save_every", "1", "--eval_every", "0")
+    with open(os.path.join(out, "step_000002", "model.safetensors"), "r+b") as f:
+        f.write(b"\x00garbage" * 8)
+    with pytest.raises(SystemExit, match=r"checkpoint .*step_000002 is unreadable \(.*\); resume from an older "
+                                         r"complete one: --resume .*step_000001 --out NEW_DIR"):
+        T.main(["--resume", out, "--steps", "3"])
