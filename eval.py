@@ -352,7 +352,7 @@ def main(argv=None):
         args = ap.parse_args(argv[1:])
         try:
             cmd_score(args)
-        except (DataError, OSError) as e:
+        except (DataError, OSError, RuntimeError) as e:  # RuntimeError: checkers' MissingData (NLTK data to install)
             sys.exit(f"error: {e}")
         return
     if argv[:1] == ["compare"] or "--compare" in argv:
@@ -366,7 +366,7 @@ def main(argv=None):
     args = parse_eval_config(argv)
     try:
         return cmd_generate(args)
-    except (DataError, OSError) as e:
+    except (DataError, OSError, ValueError) as e:  # ValueError: a model that cannot be loaded or fetched
         sys.exit(f"error: {e}")
 
 

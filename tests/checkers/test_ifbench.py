@@ -161,3 +161,16 @@ def test_missing_nltk_data_is_an_error_naming_the_download(monkeypatch):
     finally:
         X.stopwords.cache_clear()
 
+
+
+def test_score_without_the_nltk_data_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    """The README's IFBench command on a machine without NLTK's data: the download command, not a traceback."""
+    need_shared("input_data.jsonl", IFBENCH)
+    monkeypatch.setattr(X, "_nltk_path", lambda resource, package: (_ for _ in ()).throw(
+        X.MissingData(f"IFBench needs NLTK's {package!r} data; python -m nltk.downloader {package}")))
+    for cached in (X._tagger, X.stopwords):  # loaded by earlier tests: forgotten (later uses load them again)
+        cached.cache_clear()
+    with pytest.raises(SystemExit) as e:
+        E.main(["score", "--input", str(IFBENCH / "input_data.jsonl"), "--responses",
+                str(IFBENCH / "llama_3b.responses.jsonl")])
+    assert "python -m nltk.downloader" in str(e.value.code) and str(e.value.code).startswith("error: ")
