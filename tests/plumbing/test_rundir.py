@@ -67,6 +67,7 @@ def test_console_log_lines_summary_and_no_stray_bars(tmp_path, capfd):
         assert loss == pytest.approx(row["loss"], rel=5e-3, abs=1e-12)
     assert "[hir] done: steps 1-4" in printed and os.path.join(out, "step_000004") in printed
     assert os.path.join(out, "metrics.jsonl") in printed
+    assert "[hir] skipped non-finite updates: 0" in printed  # the summary always reports them
     assert "Writing model shards" not in bars and "Loading weights" not in bars
     assert "\r" not in bars and "it/s" not in bars  # stderr is not a terminal here (as under nohup): no bars
 
