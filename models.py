@@ -45,10 +45,16 @@ def toy_vocab():
 
 
 def toy_tokenizer():
+    return word_tokenizer(toy_vocab(), lowercase=True)
+
+
+def word_tokenizer(words, lowercase=True):
+    """A word-level chat tokenizer over `words` (which hold <pad>, <unk> and the two chat markers)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
-    vocab = {w: i for i, w in enumerate(toy_vocab())}
+    vocab = {w: i for i, w in enumerate(words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.decoder = decoders.WordPiece(cleanup=True)  # joins words with spaces, "word ." -> "word."
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",

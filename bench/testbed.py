@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import data as D  # noqa: E402
 from constraints import END_PHRASES, PHRASES, TEMPLATES, Constraint, verify  # noqa: E402
-from models import CHATML, toy_model  # noqa: E402
+from models import toy_model, word_tokenizer  # noqa: E402
 
 IDS = ["change_case:capital_word_frequency", "length_constraints:number_paragraphs",
        "detectable_content:number_placeholders", "detectable_format:title", "detectable_content:postscript",
@@ -74,16 +74,7 @@ def vocabulary(n_samples=3000):
 
 
 def build_tokenizer():
-    from tokenizers import Tokenizer, decoders, models
-    from transformers import PreTrainedTokenizerFast
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocabulary())}, unk_token="<unk>"))
-    tok.pre_tokenizer = _pre()  # no lowercasing: the case of a word is part of what the toy writes
-    tok.decoder = decoders.WordPiece(cleanup=True)  # joins with spaces, "word ," -> "word,"
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                                   eos_token="<|im_end|>", bos_token="<|im_start|>")
-    fast.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    fast.chat_template = CHATML
-    return fast
+    return word_tokenizer(vocabulary(), lowercase=False)  # the case of a word is part of what the toy writes
 
 
 def build_model(tok, hidden=128, layers=2, seed=0):
