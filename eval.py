@@ -197,7 +197,7 @@ def cmd_generate(args):
     done = claim_out(args)
     model, tok = load_model(args.model, dtype=DTYPES[dtype], device=device)
     partial = os.path.join(args.out, "responses.partial.jsonl")
-    block = max(1, args.micro_batch // args.n) * 4  # prompts per append; a multiple of evaluate's chunk of prompts
+    block = append_block(args)
     with open(partial, "a", encoding="utf-8") as f:
         for b in range(done, len(instructions), block):
             part, _ = evaluate(model, tok, instructions[b:b + block], args.n, args.temperature, args.max_new_tokens,
@@ -220,13 +220,19 @@ def cmd_generate(args):
     return summary
 
 
+def append_block(args):
+    """Prompts generated per append to responses.partial.jsonl: a multiple of evaluate's chunk of prompts,
+    so a list answered block by block gets the responses one call would give."""
+    return max(1, args.micro_batch // args.n) * 4
+
+
 def claim_out(args):
     """--out must be writable and hold no other evaluation. An unfinished one of this very command (its
     eval_config.json equal to ours) is continued: returns the number of prompts already answered."""
     config_path = os.path.join(args.out, "eval_config.json")
     partial = os.path.join(args.out, "responses.partial.jsonl")
     mine = {k: v for k, v in vars(args).items() if k != "overwrite"}
-    if os.path.isfile(args.out) or (os.path.exists(args.out) and not os.path.isdir(args.out)):
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
         sys.exit(f"error: --out {args.out} is a file, not a directory; pass a directory (it is created)")
     if os.path.isdir(args.out) and os.listdir(args.out):
         saved = json.load(open(config_path)) if os.path.exists(config_path) else None
@@ -234,7 +240,7 @@ def claim_out(args):
             shutil.rmtree(args.out)
         elif saved == mine and os.path.exists(partial):
             lines = [line for line in open(partial, encoding="utf-8") if line.endswith("\n")]  # a torn line goes
-            block = max(1, args.micro_batch // args.n) * 4
+            block = append_block(args)
             done = len(lines) // args.n // block * block  # whole blocks only: the rest is generated again
             with open(partial, "w", encoding="utf-8") as f:
                 f.writelines(lines[:done * args.n])

@@ -80,32 +80,22 @@ def policy_loss(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2, agg="tok
     """PPO clipped surrogate: l_t = max(-A r_t, -A clip(r_t, 1 - clip_low, 1 + clip_high)), with
     r_t = exp(logp_t - old_logp_t). logp, old_logp, mask (N, T); adv (N,) or (N, T).
     Returns (loss, stats): clip_frac = share of tokens whose gradient the clip cuts (r below the
-    range with A < 0, or above it with A > 0); approx_kl = mean k3(old || new) over tokens."""
+    range with A < 0, or above it with A > 0); approx_kl = mean k3(old || new) over tokens; rows =
+    per-row sums for the diagnostics (train.update keeps originals and replays apart): (N,) real
+    tokens, sum of ratios, max ratio (0 on an empty row), clipped tokens, sum of k3."""
     log_ratio = logp - old_logp
     ratio = log_ratio.exp()
     a = adv if adv.dim() == 2 else adv[:, None]  # (N, T) token advantages, or (N,) one per sequence
     per_token = torch.maximum(-a * ratio, -a * ratio.clamp(1 - clip_low, 1 + clip_high))
     loss = aggregate(per_token, mask, agg, total)
-    with torch.no_grad():
+    with torch.no_grad():  # from the same ratio the loss used: computed once per micro-batch
         m = mask.to(logp.dtype)
         cut = ((ratio < 1 - clip_low) & (a < 0)) | ((ratio > 1 + clip_high) & (a > 0))
-        stats = {"clip_frac": (cut * m).sum() / m.sum().clamp(min=1),
-                 "approx_kl": ((ratio - 1 - log_ratio) * m).sum() / m.sum().clamp(min=1)}
-    return loss, stats
-
-
-def ratio_stats(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2):
-    """Per-row sums for the diagnostics, kept apart for originals and replays by the caller:
-    (N,) real tokens, sum of ratios, max ratio (0 on an empty row), tokens the clip cuts (as in
-    policy_loss), and sum of k3(old || new). logp, old_logp, mask (N, T); adv (N,) or (N, T)."""
-    with torch.no_grad():
-        m = mask.to(logp.dtype)
-        log_ratio = logp - old_logp
-        ratio = log_ratio.exp()
-        a = adv if adv.dim() == 2 else adv[:, None]
-        cut = ((ratio < 1 - clip_low) & (a < 0)) | ((ratio > 1 + clip_high) & (a > 0))
-        return (m.sum(1), (ratio * m).sum(1), (ratio * m).amax(1) if m.shape[1] else m.sum(1), (cut * m).sum(1),
+        rows = (m.sum(1), (ratio * m).sum(1), (ratio * m).amax(1) if m.shape[1] else m.sum(1), (cut * m).sum(1),
                 ((ratio - 1 - log_ratio) * m).sum(1))
+        n = rows[0].sum().clamp(min=1)
+        stats = {"clip_frac": rows[3].sum() / n, "approx_kl": rows[4].sum() / n, "rows": rows}
+    return loss, stats
 
 
 def kl_penalty(logp, ref_logp, mask, kind="k3", clamp=10.0):

@@ -162,13 +162,12 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
             loss_sum = 0.0
             for rows in part.split(cfg.micro_batch):
                 logp = score(cfg, policy, tuple(x[rows] for x in full), grad=True)
-                loss, _ = hir.hir_loss(logp, old_logp[rows], adv[rows], mask[rows],
-                                       None if ref_logp is None else ref_logp[rows],
-                                       cfg.beta, cfg.clip_low, cfg.clip_high, cfg.agg, total)
+                loss, stats = hir.hir_loss(logp, old_logp[rows], adv[rows], mask[rows],
+                                           None if ref_logp is None else ref_logp[rows],
+                                           cfg.beta, cfg.clip_low, cfg.clip_high, cfg.agg, total)
                 loss.backward()
                 loss_sum += loss.item()
-                n, ratio, row_max, cut, k3 = hir.ratio_stats(logp, old_logp[rows], adv[rows], mask[rows],
-                                                             cfg.clip_low, cfg.clip_high)
+                n, ratio, row_max, cut, k3 = stats["rows"]  # per-row sums, from the loss's own ratio
                 for kind, sel in kinds.items():
                     sel = sel[rows]
                     sums[kind] += torch.stack([n[sel].sum(), ratio[sel].sum(), cut[sel].sum(), k3[sel].sum()]).double()
