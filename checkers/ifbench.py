@@ -215,7 +215,11 @@ def _no_bullets_bullets(t):
                 return False
             prose, bullets = False, bullets + 1
         elif prose:
-            sentences += len(split_sentences(line.strip()))
+            found = split_sentences(line.strip())
+            sentences += len(found)
+            # the official loop stores this line's sentence list in its "still in prose" flag: a line with no
+            # sentence (blank, only spaces) ends the prose, so any later line that is not a bullet fails
+            prose = bool(found)
         else:
             return False
     return bullets >= 2

@@ -91,6 +91,37 @@ def test_special_field_equals_the_official_regex(field):
     assert K._special_field(field) == bool(re.match(r'".*[^\d\w\s].*"', field))
 
 
+def _official_some_bullets(value):  # the official loop, statement by statement: its flag is overwritten
+    flag, sentences, bullets = True, 0, 0
+    for line in value.split("\n"):
+        if line.strip().startswith("*"):
+            flag = False
+            if sentences < 2:
+                return False
+            bullets += 1
+        elif flag:
+            flag = B.split_sentences(line.strip())  # the official code assigns the list to the flag itself
+            sentences += len(flag)
+        else:
+            return False
+    return bullets >= 2
+
+
+def test_no_bullets_bullets_a_line_without_a_sentence_ends_the_prose():
+    check = B.CHECKS["format:no_bullets_bullets"]
+    assert check("One. Two.\n\n* a\n* b")                    # a blank line just before the bullets is fine
+    assert not check("One.\n\nTwo.\n* a\n* b")                # prose after a blank line fails, as officially
+    assert not check("One. Two.\n   \nMore.\n* a\n* b")
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(["", " ", "One.", "Two. Three.", "* a", " * b", "x", "*", "Wait...", "- c"]),
+                max_size=10))
+def test_no_bullets_bullets_replays_the_official_loop(lines):
+    t = "\n".join(lines)
+    assert B.CHECKS["format:no_bullets_bullets"](t) == _official_some_bullets(t)
+
+
 # ----------------------------------------------------------------------------- kwargs, rows, rewrite
 def test_float_counts_are_counts_and_nulls_are_dropped():
     c = C.Constraint("count:numbers", {"N": 3.0, "small_n": None, "percentage": None})
