@@ -11,17 +11,23 @@ checkers, each in linear time); this file only dispatches to them.
 Read top-down: Constraint (validate, check, describe) -> TEMPLATES -> Instruction (render, and
 `rewrite(keep)`, HiR's REWRITE: same task, same template, only the kept constraints) -> verify, ILA, CLA.
 """
+import functools
 import inspect
 import random
 from dataclasses import dataclass, field
 
-from checkers import (ALL_IDS, CHECKS, IFBENCH_IDS, KNOWN_IDS, KWARG_TYPES, RELATIONS,  # noqa: F401
+from checkers import (ALL_IDS, CHECKS, IFBENCH_IDS, KNOWN_IDS, KWARG_TYPES, MULDIMIF_ID, RELATIONS,  # noqa: F401
                       kwarg_problem)
 from checkers.ifeval import loose_variants
 from checkers.wording import END_PHRASES, IFBENCH_PHRASES, LANGUAGE_NAMES, PHRASES, SAMPLERS, WORDS  # noqa: F401
 
 
 # ----------------------------------------------------------------------------- one constraint
+@functools.cache
+def _kwarg_names(cid):
+    return set(list(inspect.signature(CHECKS[cid]).parameters)[1:])
+
+
 @dataclass(frozen=True)
 class Constraint:
     """One atomic, verifiable constraint: an IFEval id, its kwargs, optionally its own wording."""
@@ -35,7 +41,7 @@ class Constraint:
         # null kwargs are dropped (IFBench pads every row with them); 5.0 is 5 where a count is meant
         kwargs = {k: int(v) if KWARG_TYPES.get(k) is int and isinstance(v, float) and v.is_integer() else v
                   for k, v in (self.kwargs or {}).items() if v is not None}
-        expected = set(list(inspect.signature(CHECKS[self.id]).parameters)[1:])
+        expected = _kwarg_names(self.id)
         if set(kwargs) != expected:
             raise ValueError(f"{self.id}: kwargs must be {sorted(expected)}, got {sorted(kwargs)}")
         for k, v in kwargs.items():
@@ -53,10 +59,15 @@ class Constraint:
         object.__setattr__(self, "kwargs", kwargs)
 
     def check(self, response: str) -> bool:
-        """Strict: the raw response. An empty (or all-blank) response fails every constraint."""
+        """Strict: the raw response. An empty (or all-blank) response fails every IFEval and IFBench constraint;
+        a MulDimIF one gets the official verdict even then ("at most 50 words" holds on an empty answer there)."""
+        if self.id == MULDIMIF_ID:
+            return CHECKS[self.id](response, **self.kwargs)
         return bool(response.strip()) and bool(CHECKS[self.id](response, **self.kwargs))
 
     def check_loose(self, response: str) -> bool:
+        if self.id == MULDIMIF_ID:  # MulDimIF has no loose variant
+            return self.check(response)
         return any(self.check(v) for v in loose_variants(response))
 
     def describe(self, rng: random.Random | None = None) -> str:
@@ -64,6 +75,8 @@ class Constraint:
         one without an rng, a seeded random one with it)."""
         if self.text:
             return self.text
+        if self.id == MULDIMIF_ID:  # a MulDimIF constraint is its own sentence: the check parses that text
+            return self.kwargs["text"]
         phrases = PHRASES.get(self.id) or IFBENCH_PHRASES[self.id]
         phrase = phrases[rng.randrange(len(phrases))] if rng else phrases[0]
         kw = {k: (", ".join(f'"{w}"' for w in v) if isinstance(v, list) else v) for k, v in self.kwargs.items()}

@@ -9,10 +9,15 @@ Row formats, detected per line:
   * HIR-16K: {"question", "criteria": [texts], "ground_truth": {"instruction_id_list", "kwargs"} (or that
              object as a JSON string), "q_type"}. q_type is the template (type1..type6, as the released
              trainer's rewrite renders it); the criteria texts become the constraints' wording. type1 rows
-             carry IFEval ids, type2 rows IFBench ids (nulls dropped, 5.0 read as 5), e.g.
+             carry IFEval ids, type2 rows IFBench ids (nulls dropped, 5.0 read as 5), type3 rows MulDimIF
+             triples [first, second, text] (no kwargs: the check parses the text), e.g.
              {"question": "Describe a sunrise.", "q_type": "type3", "criteria": ["Include exactly 2 numbers."],
               "ground_truth": "{\"instruction_id_list\": [\"count:numbers\"], \"kwargs\": [{\"N\": 2.0}]}"}
-A bad row fails with `file:line: field: problem`, never silently.
+             type4 rows carry soft constraints only an LLM judge can check (the release's rule reward has no
+             branch for them): they are skipped, and one line on stderr counts them.
+  * MulDimIF's test file (a JSON list, as the official evaluation ships it): {"id", "conversations":
+             [{"role": "user", "content"}], "constraints": [[first, second, text]], ...}: fixed prompts.
+A bad row fails with `file:line: field: problem` (`file[i]: ...` in a JSON list), never silently.
 
 The synthetic generator composes 1..k sampled constraints onto a task from TASKS, skipping any
 constraint that conflicts with one already chosen (lowercase vs capitals, JSON vs bullets, "fewer
@@ -23,8 +28,11 @@ import argparse
 import itertools
 import json
 import random
+import sys
 
-from constraints import KNOWN_IDS, TEMPLATES, Constraint, Instruction
+from constraints import KNOWN_IDS, MULDIMIF_ID, TEMPLATES, Constraint, Instruction
+
+SOFT_Q_TYPES = {"type4"}  # HIR-16K rows judged by an LLM: no rule checks them
 
 
 class DataError(ValueError):
@@ -76,6 +84,23 @@ def _constraints(ids, kwargs, texts, where, field_name):
     return out
 
 
+def _triples(items, texts, where, field_name):
+    """MulDimIF constraints from [first, second, text] triples; `texts` (criteria) word the prompt if given."""
+    if texts is not None and len(texts) != len(items):
+        raise DataError(f"{where}: {field_name}: triples and criteria differ in length")
+    out = []
+    for i, item in enumerate(items):
+        if not (isinstance(item, list) and len(item) == 3 and all(isinstance(p, str) and p.strip() for p in item)):
+            raise DataError(f"{where}: {field_name}[{i}]: a MulDimIF constraint is [first, second, text], three "
+                            f"non-empty strings; got {json.dumps(item, ensure_ascii=False)[:80]}")
+        text = texts[i] if texts and isinstance(texts[i], str) and texts[i].strip() else None
+        try:
+            out.append(Constraint(MULDIMIF_ID, dict(zip(("first", "second", "text"), item)), text))
+        except ValueError as e:
+            raise DataError(f"{where}: {field_name}[{i}]: {e}") from None
+    return out
+
+
 def parse_row(row, where):
     """One JSONL row (any of the three formats) -> Instruction."""
     if "constraints" in row:  # ours
@@ -105,8 +130,12 @@ def parse_row(row, where):
         if not isinstance(truth, dict):
             raise DataError(f"{where}: ground_truth: must hold instruction_id_list and kwargs")
         texts = _field(row, "criteria", list, where)
-        cs = _constraints(_field(truth, "instruction_id_list", list, where + ": ground_truth"),
-                          _field(truth, "kwargs", list, where + ": ground_truth"), texts, where, "ground_truth")
+        ids = _field(truth, "instruction_id_list", list, where + ": ground_truth")
+        if ids and any(isinstance(x, list) for x in ids):  # type3: MulDimIF triples
+            cs = _triples(ids, texts, where, "ground_truth: instruction_id_list")
+        else:
+            cs = _constraints(ids, _field(truth, "kwargs", list, where + ": ground_truth"), texts, where,
+                              "ground_truth")
         template = row.get("q_type", "type1")
         if template not in TEMPLATES:  # it decides how the prompt and every rewrite render: never guessed
             raise DataError(f"{where}: q_type: {template!r} is not a known template ({', '.join(sorted(TEMPLATES))})")
@@ -114,8 +143,63 @@ def parse_row(row, where):
     raise DataError(f"{where}: row: unknown format (expected 'constraints', 'instruction_id_list' or 'question')")
 
 
-def load_instructions(path):
-    return [parse_row(row, f"{path}:{lineno}") for lineno, row in read_jsonl(path)]
+def muldimif_item(item, where):
+    """One item of MulDimIF's test file -> Instruction with its fixed prompt (the user turn)."""
+    if not isinstance(item, dict):
+        raise DataError(f"{where}: item: must be an object, got {type(item).__name__}")
+    turns = _field(item, "conversations", list, where)
+    users = [t.get("content") for t in turns if isinstance(t, dict) and t.get("role") == "user"]
+    if not users or not isinstance(users[0], str):
+        raise DataError(f"{where}: conversations: no user turn with a string content")
+    cs = _triples(_field(item, "constraints", list, where), None, where, "constraints")
+    if not cs:
+        raise DataError(f"{where}: constraints: none (an instruction needs at least one to verify)")
+    return Instruction(users[0], cs, "type3", str(item.get("id", where)), prompt=users[0])
+
+
+def is_json_list(path):
+    with open(path, "rb") as f:
+        return f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"["
+
+
+def read_json_list(path):
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            items = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a valid JSON list ({e})") from None
+    if not isinstance(items, list):
+        raise DataError(f"{path}: expected a JSON list")
+    return items
+
+
+def official_response(item, where):
+    """MulDimIF's official response format (a test item with the assistant turn appended) -> {prompt, response}."""
+    turns = item.get("conversations")
+    if not (isinstance(turns, list) and len(turns) >= 2 and all(isinstance(t, dict) for t in turns)
+            and turns[-1].get("role") == "assistant" and isinstance(turns[-1].get("content"), str)):
+        raise DataError(f"{where}: conversations: must end with an assistant turn whose content is a string")
+    users = [t.get("content") for t in turns if t.get("role") == "user"]
+    if not users or not isinstance(users[0], str):
+        raise DataError(f"{where}: conversations: no user turn with a string content")
+    return {"prompt": users[0], "response": turns[-1]["content"]}
+
+
+def load_instructions(path, log=True):
+    """Every instruction of a JSONL file (any row format) or of MulDimIF's JSON list. HIR-16K's type4 rows
+    (soft constraints, LLM-judged) are skipped, counted on one line of stderr (unless log is False)."""
+    if is_json_list(path):
+        return [muldimif_item(item, f"{path}[{i}]") for i, item in enumerate(read_json_list(path))]
+    out, soft = [], 0
+    for lineno, row in read_jsonl(path):
+        if "question" in row and row.get("q_type") in SOFT_Q_TYPES:
+            soft += 1
+            continue
+        out.append(parse_row(row, f"{path}:{lineno}"))
+    if soft and log:
+        print(f"{path}: skipped {soft} type4 rows (soft constraints only an LLM judge can check; HiR's rule reward "
+              f"has no branch for them); {len(out)} rows kept", file=sys.stderr)
+    return out
 
 
 def write_jsonl(path, rows):

@@ -1,6 +1,7 @@
 """Benchmarks: IFEval-style scores for any model, and re-scoring of response files.
 
     python eval.py score --input ../shared/ifeval/input_data.jsonl --responses responses.jsonl --out results.jsonl
+    python eval.py score --input ../shared/muldimif/test.json --responses R --out O   # MulDimIF's own scores
     python eval.py --model toy --data input_data.jsonl --out runs/eval_toy
     python eval.py --model runs/hir/step_000100 --data synthetic --out runs/eval_hir
     python eval.py compare runs/eval_base runs/eval_hir
@@ -20,13 +21,16 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from constraints import verify
-from data import DataError, load_instructions, read_jsonl, write_jsonl
+from checkers.muldimif import official_scores, print_scores
+from constraints import MULDIMIF_ID, verify
+from data import DataError, is_json_list, load_instructions, official_response, read_json_list, read_jsonl, write_jsonl
 
 
 # ----------------------------------------------------------------------------- scoring
 def score_one(instruction, response):
-    strict, loose = verify(instruction, response), verify(instruction, response, loose=True)
+    strict = verify(instruction, response)
+    # MulDimIF has no loose variant: its "loose" verdicts are the strict ones, not checked twice
+    loose = strict if all(c.id == MULDIMIF_ID for c in instruction.constraints) else verify(instruction, response, True)
     return {"key": instruction.id, "prompt": instruction.render(), "response": response,
             "instruction_id_list": [c.id for c in instruction.constraints],
             "follow_list_strict": strict, "follow_list_loose": loose,
@@ -51,10 +55,14 @@ def summarize(results):
 
 
 def read_responses(path):
-    """{"prompt": response} from a responses file. A prompt answered twice is an error (the official
-    checker silently keeps the later answer, so the score would depend on the file's order)."""
+    """{"prompt": response} from a responses file: {"prompt", "response"} lines, or MulDimIF's official format
+    (its items with an assistant turn appended, as a JSON list or JSONL). A prompt answered twice is an error (the
+    official checker silently keeps the later answer, so the score would depend on the file's order)."""
     out, first = {}, {}
-    for lineno, row in read_jsonl(path):
+    rows = ((f"[{i}]", row) for i, row in enumerate(read_json_list(path))) if is_json_list(path) else read_jsonl(path)
+    for lineno, row in rows:
+        if isinstance(row, dict) and "conversations" in row:
+            row = official_response(row, f"{path}:{lineno}")
         for name in ("prompt", "response"):
             if not isinstance(row.get(name), str):
                 raise DataError(f"{path}:{lineno}: {name}: missing or not a string")
@@ -100,11 +108,20 @@ def print_table(summary, file=None):
 
 def cmd_score(args):
     results = score_files(args.input, args.responses)
+    items = read_json_list(args.input) if is_json_list(args.input) else None  # MulDimIF: no loose variant
+    keys = ("follow_list_strict", "follow_all_strict") + (() if items else ("follow_list_loose", "follow_all_loose"))
+    rows = [({"id": r["key"], "constraints": items[i]["constraints"]} if items else {"key": r["key"]})
+            | {k: r[k] for k in keys} for i, r in enumerate(results)]
     if args.out:
-        write_jsonl(args.out, [{k: r[k] for k in ("key", "follow_list_strict", "follow_list_loose",
-                                                  "follow_all_strict", "follow_all_loose")} for r in results])
-    print_table(summarize(results))
+        write_jsonl(args.out + ".tmp", rows)
+        os.replace(args.out + ".tmp", args.out)
+    print_scores(muldimif_scores(items, results)) if items else print_table(summarize(results))
     return results
+
+
+def muldimif_scores(items, results):
+    return official_scores([(item["constraints"], r["follow_list_strict"], item.get("constraint_pattern"),
+                             item.get("difficulty")) for item, r in zip(items, results)])
 
 
 # ----------------------------------------------------------------------------- generating
@@ -217,6 +234,8 @@ def cmd_generate(args):
     os.replace(os.path.join(args.out, "results.json.tmp"), os.path.join(args.out, "results.json"))  # done last
     os.remove(partial)
     print_table(summary)
+    if is_json_list(args.data) and args.n == 1:  # MulDimIF's test file: its own aggregates too
+        print_scores(muldimif_scores(read_json_list(args.data)[: len(results)], results))
     return summary
 
 
@@ -352,8 +371,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["score"]:  # plain argparse: scoring imports no torch (and no transformers)
         ap = argparse.ArgumentParser(prog="eval.py score", description="re-score a responses file", allow_abbrev=False)
-        ap.add_argument("--input", required=True, help="IFEval-format (or our) instructions JSONL")
-        ap.add_argument("--responses", required=True, help='{"prompt", "response"} JSONL')
+        ap.add_argument("--input", required=True, help="IFEval-format (or our) JSONL, or MulDimIF's test.json")
+        ap.add_argument("--responses", required=True, help='{"prompt", "response"} JSONL, or MulDimIF\'s format')
         ap.add_argument("--out", default=None, help="per-prompt verdicts JSONL")
         args = ap.parse_args(argv[1:])
         try:

@@ -179,3 +179,52 @@ for name, s in hostile.items():
     assert ours == theirs, name
     print(f"  {name:34s} {str(ours):5s} {t_theirs * 1000:7.1f} ms vs {t_ours * 1000:6.1f} ms  "
           f"{t_theirs / t_ours:6.1f}x")
+
+# ----------------------------------------------------------------------------- MulDimIF
+# Whole-process `eval.py score` on its 1,200 test prompts (the scripted responses), then the slowest check of
+# each dispatch key on hostile 1 MB strings, then the official sentence regex side by side with ours: it is
+# quadratic in a stretch without . ! ? (so it runs only on small sizes here), ours is linear.
+import re  # noqa: E402
+
+from checkers import muldimif as M  # noqa: E402
+
+mdir = os.path.join(os.path.dirname(args.shared), "muldimif")
+t = time.perf_counter()
+subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "eval.py"), "score", "--input",
+                os.path.join(mdir, "test.json"), "--responses", os.path.join(mdir, "scripted.responses.jsonl")],
+               check=True, stdout=subprocess.DEVNULL)
+print(f"whole-process eval.py score, MulDimIF 1,200 prompts: {time.perf_counter() - t:.2f} s")
+MB = 1_000_000
+hostile_mb = {"empty": "", "one run, no . ! ?": "a" * MB, "20 KB lines": ("word " * 4000 + "\n") * 50,
+              "deep JSON": "[" * MB, "JSON object chain": '{"a":' * (MB // 5),
+              "ragged table": "|a|b\n|c\n" * (MB // 8), "pipes": "|" * MB,
+              "CRLF prose": "One line here.\r\n" * (MB // 16), "Chinese": "中文繁體字測試。" * (MB // 8),
+              "XML attributes": "<a b='1' c='2' " * (MB // 16), "bullets": "- a\n* b\n" * (MB // 8),
+              "headings": "# a\n## b\n" * (MB // 9), "quotes": '"a" “b” ' * (MB // 8), "dots": "." * MB,
+              "blank lines": "\n\n" * (MB // 2)}
+per_key = {}
+for item in json.load(open(os.path.join(mdir, "test.json"))):
+    for c in item["constraints"]:
+        per_key.setdefault(M.key_of(c), [])
+        if c not in per_key[M.key_of(c)] and len(per_key[M.key_of(c)]) < 3:
+            per_key[M.key_of(c)].append(c)
+worst = []
+for key, cs in per_key.items():
+    times = {(tuple(c), name): _timed(M.check, c, s) for c in cs for name, s in hostile_mb.items()}
+    (c, name), dt = max(times.items(), key=lambda kv: kv[1])
+    worst.append((dt, key, name))
+print(f"slowest MulDimIF check on a hostile 1 MB string, per key ({sum(map(len, per_key.values()))} constraints "
+      f"of {len(per_key)} keys x {len(hostile_mb)} strings):")
+for dt, key, name in sorted(worst, reverse=True)[:10]:
+    print(f"  {dt * 1000:7.1f} ms  {key}  ({name})")
+print("sentences in a run without . ! ?, official regex findall([^.!?]*[.!?]) vs our count:")
+sentences = M.class_check("Length_Sentences")
+for kb in (5, 10, 20):  # doubling the size quadruples the regex's time: it rescans the rest from every start
+    s = "a" * (kb * 1000)
+    t = time.perf_counter()
+    theirs = len(re.findall(r"[^.!?]*[.!?]", s))
+    t_theirs = time.perf_counter() - t
+    t = time.perf_counter()
+    sentences("The response must contain at least 1 sentence", s)
+    t_ours = time.perf_counter() - t
+    print(f"  {kb:3d} KB: {theirs} sentences, {t_theirs * 1000:7.1f} ms vs {t_ours * 1000:6.2f} ms (the whole check)")

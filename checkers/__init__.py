@@ -4,15 +4,23 @@
     ifbench.py        IFBench's 58 (with ifbench_tasks.py, ifbench_text.py: how IFBench cuts text)
     textstats.py      linear-time text measures (sentences, words, bullets, language) both use
     wording.py        the sentences that ask for each constraint, and kwargs samplers for synthetic data
+    muldimif.py       MulDimIF's 12 check classes (muldimif_*.py), dispatched on a [first, second, text] triple
 
 This file is the registry: every id's check, the kwargs each takes, and why a kwarg is refused.
 """
-from checkers import ifbench, ifeval
+from checkers import ifbench, ifeval, muldimif
 from checkers.wording import RELATIONS  # noqa: F401 ("less than", "at least")
 
 KNOWN_IDS = sorted(ifeval.CHECKS)  # IFEval's 25: the default for synthetic data
 IFBENCH_IDS = ifbench.IDS           # IFBench's 58, verified alike
-CHECKS = ifeval.CHECKS | ifbench.CHECKS
+MULDIMIF_ID = "muldimif"          # one id for every MulDimIF triple: kwargs first, second, text (the check parses text)
+
+
+def _muldimif(response, first, second, text):
+    return muldimif.check([first, second, text], response)
+
+
+CHECKS = ifeval.CHECKS | ifbench.CHECKS | {MULDIMIF_ID: _muldimif}
 ALL_IDS = sorted(CHECKS)
 
 # kwargs each id takes (IFEval's names) and the Python type each must have
@@ -26,7 +34,9 @@ KWARG_TYPES = {"capital_frequency": int, "capital_relation": str, "prompt_to_rep
                # IFBench's
                "small_n": int, "N": int, "min_words": int, "max_words": int, "percentage": (int, float),
                "reference_text": str, "sep": str, "options": str, "word": str, "n": int, "m": int,
-               "n_start": int, "n_end": int, **{f"keyword{i}": str for i in range(1, 6)}}
+               "n_start": int, "n_end": int, **{f"keyword{i}": str for i in range(1, 6)},
+               # MulDimIF's triple
+               "first": str, "second": str, "text": str}
 
 
 COUNTS = {"capital_frequency", "num_placeholders", "num_sections", "num_bullets", "num_highlights", "frequency",
@@ -50,4 +60,6 @@ def kwarg_problem(k, v, kwargs):
         return "must be a language code langdetect knows (" + " ".join(LANGUAGES) + ")"
     if isinstance(v, list) and not (v and all(isinstance(w, str) and w.strip() for w in v)):
         return "must be a non-empty list of non-empty strings"
+    if k == "second" and (problem := muldimif.problem([kwargs.get("first"), v, kwargs.get("text")])):
+        return problem
     return None

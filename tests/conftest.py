@@ -7,6 +7,7 @@ import pytest
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
 IFEVAL = SHARED / "ifeval"
 IFBENCH = SHARED / "ifbench"
+MULDIMIF = SHARED / "muldimif"
 if (SHARED / "nltk_data").is_dir():  # NLTK's POS tagger and stop words, for the IFBench checks
     os.environ.setdefault("NLTK_DATA", str(SHARED / "nltk_data"))
 

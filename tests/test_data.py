@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+import constraints as C
 import data as D
 from constraints import KNOWN_IDS, Constraint
 
@@ -152,3 +153,73 @@ def test_a_bom_is_read_and_an_unknown_q_type_is_an_error(tmp_path):
     path.write_text(json.dumps(row | {"q_type": "type9"}) + "\n")
     with pytest.raises(D.DataError, match=r"bom.jsonl:1: q_type: 'type9' is not a known template \(type1, type2"):
         D.load_instructions(str(path))
+
+
+# ----------------------------------------------------------------------------- MulDimIF rows (HIR-16K type3)
+TYPE3_ROW = {"question": "Describe a sunrise.", "q_type": "type3",
+             "criteria": ["The response must contain no more than 8 words", "Use at least 2 sentences"],
+             "ground_truth": json.dumps({"instruction_id_list": [
+                 ["Length", "Words", "The response must contain no more than 8 words"],
+                 ["Length", "Sentences", "The response must contain at least 2 sentences"]]})}
+
+
+def test_hir16k_type3_row_loads_verifies_and_rewrites():
+    ins = D.parse_row(TYPE3_ROW, "row")
+    assert [c.id for c in ins.constraints] == ["muldimif", "muldimif"]
+    assert ins.constraints[1].kwargs == {"first": "Length", "second": "Sentences",
+                                         "text": "The response must contain at least 2 sentences"}
+    assert ins.render() == ("Describe a sunrise.\n\nThe output must follow the following rules:\n"
+                            "1. The response must contain no more than 8 words.\n2. Use at least 2 sentences.")
+    assert C.verify(ins, "Red sky. Warm light.") == [True, True]
+    verdicts = C.verify(ins, "A red sky rose over the quiet sleeping town.")  # 9 words, 1 sentence
+    assert verdicts == [False, False]
+    keep = C.verify(ins, "A red sky. Then light.")
+    assert keep == [True, True]
+    hindsight = ins.rewrite([False, True])  # HiR keeps the satisfied items, in order, in the row's template
+    assert hindsight.render() == ("Describe a sunrise.\n\nThe output must follow the following rules:\n"
+                                  "1. Use at least 2 sentences.")
+    assert hindsight.constraints == [ins.constraints[1]]
+
+
+@pytest.mark.parametrize("triple, message", [
+    (["Length", "Words"], r"rows.jsonl:2: ground_truth: instruction_id_list\[0\]: a MulDimIF constraint is"),
+    (["Length", "Nope", "At most 5 words"], r"rows.jsonl:2: ground_truth: instruction_id_list\[0\]: .*'Length_Nope'"),
+    (["Length", "Words", 5], r"rows.jsonl:2: ground_truth: instruction_id_list\[0\]: a MulDimIF constraint is"),
+])
+def test_bad_type3_rows_name_file_line_and_field(tmp_path, triple, message):
+    bad = dict(TYPE3_ROW, criteria=["x"], ground_truth={"instruction_id_list": [triple]})
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(TYPE3_ROW) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(D.DataError, match=message):
+        D.load_instructions(str(path))
+
+
+def test_a_hir16k_file_mixing_types_1_to_4_skips_type4_and_counts_it(tmp_path, capsys):
+    type1 = {"question": "Write a poem.", "q_type": "type1", "criteria": ["No commas."],
+             "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}}
+    type2 = {"question": "Describe a sunrise.", "q_type": "type2", "criteria": ["Include exactly 2 numbers."],
+             "ground_truth": json.dumps({"instruction_id_list": ["count:numbers"], "kwargs": [{"N": 2.0}]})}
+    type4 = {"question": "Write a eulogy.", "q_type": "type4", "criteria": ["Sound warm and sincere."],
+             "ground_truth": json.dumps({"instruction_id_list": ["Warm and sincere tone"], "kwargs": [None]})}
+    path = tmp_path / "hir16k.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (type1, type4, type2, TYPE3_ROW, type4)))
+    rows = D.load_instructions(str(path))
+    assert [r.task for r in rows] == ["Write a poem.", "Describe a sunrise.", "Describe a sunrise."]
+    assert [c.id for r in rows for c in r.constraints] == ["punctuation:no_comma", "count:numbers", "muldimif",
+                                                           "muldimif"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "skipped 2 type4 rows" in err[0] and "3 rows kept" in err[0]
+
+
+def test_muldimif_test_items_load_with_their_fixed_prompts(tmp_path):
+    item = {"id": "7", "conversations": [{"role": "user", "content": "Say hi. Use at most 3 words."}],
+            "constraints": [["Length", "Words", "Use at most 3 words"]], "constraint_pattern": "Listing",
+            "difficulty": "Level 1"}
+    path = tmp_path / "test.json"
+    path.write_text(json.dumps([item, dict(item, id="8", constraints=[["Bogus", "Key", "x"]])]))
+    with pytest.raises(D.DataError, match=r"test.json\[1\]: constraints\[0\]: .*'Bogus_Key'"):
+        D.load_instructions(str(path))
+    path.write_text(json.dumps([item]))
+    (ins,) = D.load_instructions(str(path))
+    assert ins.render() == "Say hi. Use at most 3 words." and ins.id == "7"
+    assert C.verify(ins, "Hi there.") == [True] and C.verify(ins, "Hi there my friend.") == [False]

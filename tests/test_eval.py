@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import eval as E
-from conftest import need_shared
+from conftest import MULDIMIF, need_shared
 
 
 def _responses_from_ref(ref, tmp_path):
@@ -266,3 +266,47 @@ def test_a_prompt_repeated_in_the_input_is_an_error(tmp_path):
     (tmp_path / "r.jsonl").write_text(json.dumps({"prompt": "Say hi.", "response": "hi"}) + "\n")
     with pytest.raises(E.DataError, match=r"in.jsonl: the prompt of '2' repeats that of '1'"):
         E.score_files(str(tmp_path / "in.jsonl"), str(tmp_path / "r.jsonl"))
+
+
+# ----------------------------------------------------------------------------- MulDimIF
+
+
+def test_muldimif_score_equals_the_official_verdicts_in_both_response_formats(tmp_path, capsys):
+    test, responses = need_shared("test.json", MULDIMIF), need_shared("scripted.responses.jsonl", MULDIMIF)
+    refs = [json.loads(line) for line in open(need_shared("scripted.ref.jsonl", MULDIMIF))]
+    out = tmp_path / "o.jsonl"
+    E.main(["score", "--input", str(test), "--responses", str(responses), "--out", str(out)])
+    rows = [json.loads(line) for line in open(out)]
+    assert [r["id"] for r in rows] == [r["id"] for r in refs]
+    assert [r["follow_list_strict"] for r in rows] == [r["follow_list_strict"] for r in refs]
+    assert [r["follow_all_strict"] for r in rows] == [r["follow_all_strict"] for r in refs]
+    printed = capsys.readouterr().out
+    passed = sum(r["follow_all_strict"] for r in refs)
+    assert f"0-1 accuracy {passed / 1200:.4f}" in printed and "Level 4" in printed and "by pattern" in printed
+    flat = tmp_path / "flat.jsonl"  # the same answers as {"prompt", "response"} lines
+    flat.write_text("".join(json.dumps({"prompt": it["conversations"][0]["content"],
+                                        "response": it["conversations"][-1]["content"]}) + "\n"
+                            for it in map(json.loads, open(responses))))
+    E.main(["score", "--input", str(test), "--responses", str(flat), "--out", str(tmp_path / "o2.jsonl")])
+    assert open(tmp_path / "o2.jsonl").read() == open(out).read()
+
+
+def test_muldimif_official_scores_by_hand():
+    from checkers.muldimif import official_scores
+    words, table = ["Length", "Words", "At most 9 words"], ["Table", "Row limit", "At most 2 rows"]
+    s = official_scores([([words, table], [True, False], "Listing", "Level 2"),
+                         ([words], [True], "Example", "Level 1")])
+    assert s["overall"] == {"n": 2, "accuracy": 0.5, "macro": 0.75, "micro": 2 / 3}
+    assert s["by_pattern"]["Listing"]["accuracy"] == 0 and list(s["by_difficulty"]) == ["Level 1", "Level 2"]
+    assert s["by_first_level"] == {"Length": 1.0, "Format": 0.0}
+    assert s["by_second_level"] == {"Length_Words": 1.0, "Format_Table": 0.0}
+
+
+def test_muldimif_generation_scores_its_own_aggregates(tmp_path, capsys):
+    test = need_shared("test.json", MULDIMIF)
+    summary = E.main(["--model", "toy", "--data", str(test), "--limit", "3", "--max-new-tokens", "8",
+                      "--out", str(tmp_path / "ev")])
+    assert summary["n_prompts"] == 3
+    assert "MulDimIF (3 prompts): 0-1 accuracy" in capsys.readouterr().out
+    rows = [json.loads(line) for line in open(tmp_path / "ev" / "results.jsonl")]
+    assert [len(r["follow_list_strict"]) for r in rows] == [len(it["constraints"]) for it in json.load(open(test))[:3]]

@@ -341,3 +341,14 @@ def test_a_run_with_broken_weights_stops_with_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit, match=r"step 6: .* Removed 3 checkpoints .*; last good checkpoint: .*step_000002"):
         T.main(["--resume", good, "--lr", "1e30", "--steps", "20"])
     assert [os.path.basename(c) for c in T.checkpoints(good)] == ["step_000001", "step_000002"]
+
+
+def test_a_type3_muldimif_row_trains_two_toy_steps_with_replays(tmp_path):
+    from test_data import TYPE3_ROW
+    rows = tmp_path / "type3.jsonl"
+    rows.write_text(json.dumps(TYPE3_ROW) + "\n")
+    out = str(tmp_path / "o")
+    T.main(["--model", "toy", "--data", str(rows), "--out", out, "--steps", "2", "--prompts_per_step", "2",
+            "--max_new_tokens", "12", "--eval_every", "0", "--debug", "true"])  # debug: every replay re-verified
+    logged = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    assert [r["step"] for r in logged] == [1, 2] and all(0 <= r["cla"] <= 1 for r in logged)
