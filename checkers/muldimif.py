@@ -15,8 +15,11 @@ Each class lives in one of the muldimif_*.py files as one function `(text, respo
     >>> check(["Length", "Words", "The response must contain no more than 5 words"], "Four words right here.")
     True
 """
+import contextlib
 import functools
 import importlib
+import json
+import sys
 
 # class -> (module, function), then class -> the keys the official evaluation sends to it
 CLASSES = {"Length_Words": ("muldimif_length", "length_words"),
@@ -90,6 +93,52 @@ def check(constraint, response):
         return check_or_raise(constraint, response)
     except Exception:  # noqa: BLE001 - a checker bug or odd text must cost this constraint, never the run
         return False
+
+
+# ----------------------------------------------------------------------------- JSON at the official stack depth
+@contextlib.contextmanager
+def official_depth(text, deepest):
+    """Run json.loads(text) (and what reads its result) as it runs at the official call site: a value nested
+    deeper than `deepest` raises RecursionError there (Python's recursion limit less the official frames above that
+    call; measured per site), and nothing shallower does, however deep our own caller's stack happens to be."""
+    if _first_too_deep(text, deepest):
+        raise RecursionError(f"nested deeper than {deepest}: the official call site overflows the stack here")
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(old + deepest + 100)  # room for our own frames above this call
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _first_too_deep(text, deepest):
+    """True if json.loads meets nesting deeper than `deepest` before any syntax error: one scan for the first
+    place the brackets outside strings go deeper, then the prefix before it parsed (it holds no open string)."""
+    depth, in_string, escaped = 0, False, False
+    for at, ch in enumerate(text):
+        if in_string:
+            escaped, in_string = (not escaped and ch == "\\"), in_string and (escaped or ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                break
+        elif ch in "]}":
+            depth -= 1
+    else:
+        return False
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(old + deepest + 100)
+    try:
+        json.loads(text[:at])  # incomplete: it raises; where tells whether a syntax error comes first
+    except json.JSONDecodeError as e:
+        return e.pos >= at
+    except RecursionError:
+        return True
+    finally:
+        sys.setrecursionlimit(old)
+    return True
 
 
 # ----------------------------------------------------------------------------- the official aggregate scores

@@ -9,7 +9,7 @@ import re
 import string
 
 from checkers.muldimif_keywords import content_keywords  # noqa: F401 - the dispatcher finds it here
-from checkers.textstats import split_sentences
+from checkers.textstats import iter_sentences, split_sentences
 
 # ---- Content_Punctuation -----------------------------------------------------------------------------------
 _MARKS = {"period": ".", "question mark": "?", "exclamation mark": "!", "semicolon": ";"}  # order matters
@@ -28,8 +28,8 @@ def content_punctuation(text, response):
         mark = next((m for name, m in _MARKS.items() if name in rule), None)  # the first name in map order
         return all(_bullet_ends(item, mark) for item in _BULLET_ITEM.findall(response))
     negative = _NEGATIVE.search(rule) is not None
-    pieces = _punctuation_pieces(rule, response)
-    if "" in pieces:  # only an empty response, checked whole, gives an empty piece
+    pieces = _punctuation_pieces(rule, response)  # a list, or Punkt sentences lazily (never empty strings)
+    if isinstance(pieces, list) and "" in pieces:  # only an empty response, checked whole, gives an empty piece
         return negative
     followed = _FOLLOWED.search(rule)
     if followed:  # "a period followed by a `~`": every piece ends with ".~"
@@ -64,7 +64,7 @@ def _punctuation_pieces(rule, response):
     if "paragraph" in rule or "section" in rule:
         return [line.strip() for line in response.split("\n") if line.strip()]
     if "each" in rule or "any" in rule or "all" in rule:  # substrings: "finally", "many", "small" count too
-        return split_sentences(response)
+        return iter_sentences(response)  # lazily: the all() below stops at the first sentence that ends wrong
     return [response]
 
 

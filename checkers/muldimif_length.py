@@ -17,6 +17,12 @@ scan over the response is linear, tests/checkers/test_muldimif_length.py compare
 import json
 import re
 
+from checkers.muldimif import official_depth
+
+# the deepest JSON the official "each" path reads: past it, json.loads or str() overflows the stack at the
+# official call site (module -> eval_by_code -> check -> Length_Words.check: measured, 990 passes, 991 fails)
+JSON_DEEPEST = 990
+
 # ---------------------------------------------------------------------------------------------- paragraphs
 _PARA_VALUES = {w: i for i, w in enumerate("one two three four five six seven eight nine ten".split(), 1)}
 _PARA_VALUES.update(zip("一二三四五六七八九十", range(1, 11)), 两=2)
@@ -260,10 +266,11 @@ def _elements(response, target):
     """The pieces the official "each" check counts, by the response's detected format."""
     if re.match(r"\s*[{\[]", response):
         try:   # any failure (bad JSON, a list, no target, deep nesting) means no elements
-            data = json.loads(response)
-            if "entry" in target:
-                return [str(value) for value in data.values()]
-            return [str(data.get(target.split()[-1], ""))]
+            with official_depth(response, JSON_DEEPEST):
+                data = json.loads(response)
+                if "entry" in target:
+                    return [str(value) for value in data.values()]
+                return [str(data.get(target.split()[-1], ""))]
         except Exception:  # noqa: BLE001 - the official code swallows every error here
             return []
     if _TABLE_TEST.search(response):

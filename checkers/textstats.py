@@ -153,13 +153,23 @@ def count_sentences(text, stop_at=None, piece_size=2000):
 
 def split_sentences(text, piece_size=2000):
     """nltk.sent_tokenize(text), by pieces as count_sentences (a sentence across a cut is joined)."""
-    spans = []
+    return list(iter_sentences(text, piece_size))
+
+
+def iter_sentences(text, piece_size=2000):
+    """split_sentences, lazily: a check that stops at its first failing sentence reads only the pieces before it
+    (the last sentence of a piece waits for the next piece, which may continue it)."""
+    held = None
     for start, local in _piece_spans(text, piece_size):
         local = [(start + s, start + e) for s, e in local]
-        if spans and local:
-            spans[-1], local = (spans[-1][0], local[0][1]), local[1:]
-        spans += local
-    return [text[s:e] for s, e in spans]
+        if held and local:
+            held, local = (held[0], local[0][1]), local[1:]
+        for span in local:
+            if held:
+                yield text[held[0]:held[1]]
+            held = span
+    if held:
+        yield text[held[0]:held[1]]
 
 
 def _piece_spans(text, size):
