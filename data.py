@@ -13,8 +13,9 @@ Row formats, detected per line:
              triples [first, second, text] (no kwargs: the check parses the text), e.g.
              {"question": "Describe a sunrise.", "q_type": "type3", "criteria": ["Include exactly 2 numbers."],
               "ground_truth": "{\"instruction_id_list\": [\"count:numbers\"], \"kwargs\": [{\"N\": 2.0}]}"}
-             type4 rows carry soft constraints only an LLM judge can check (the release's rule reward has no
-             branch for them): they are skipped, and one line on stderr counts them.
+             Rows whose data_source is type4 carry soft constraints only an LLM judge can check (the release
+             picks its rule reward by data_source, type1..type3, and has no branch for type4): they are skipped,
+             and one line on stderr counts them. q_type stays the template (a type4 template is a bullet list).
   * MulDimIF's test file (a JSON list, as the official evaluation ships it): {"id", "conversations":
              [{"role": "user", "content"}], "constraints": [[first, second, text]], ...}: fixed prompts.
 A bad row fails with `file:line: field: problem` (`file[i]: ...` in a JSON list), never silently.
@@ -32,7 +33,7 @@ import sys
 
 from constraints import KNOWN_IDS, MULDIMIF_ID, TEMPLATES, Constraint, Instruction
 
-SOFT_Q_TYPES = {"type4"}  # HIR-16K rows judged by an LLM: no rule checks them
+SOFT_SOURCES = {"type4"}  # HIR-16K's data_source of rows judged by an LLM: no rule checks them
 
 
 class DataError(ValueError):
@@ -192,7 +193,7 @@ def load_instructions(path, log=True):
         return [muldimif_item(item, f"{path}[{i}]") for i, item in enumerate(read_json_list(path))]
     out, soft = [], 0
     for lineno, row in read_jsonl(path):
-        if "question" in row and row.get("q_type") in SOFT_Q_TYPES:
+        if "question" in row and row.get("data_source") in SOFT_SOURCES:
             soft += 1
             continue
         out.append(parse_row(row, f"{path}:{lineno}"))

@@ -195,16 +195,18 @@ def test_bad_type3_rows_name_file_line_and_field(tmp_path, triple, message):
 
 
 def test_a_hir16k_file_mixing_types_1_to_4_skips_type4_and_counts_it(tmp_path, capsys):
-    type1 = {"question": "Write a poem.", "q_type": "type1", "criteria": ["No commas."],
-             "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}}
+    type1 = {"question": "Write a poem.", "q_type": "type4", "data_source": "type1", "criteria": ["No commas."],
+             "ground_truth": {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}}  # bullet template
     type2 = {"question": "Describe a sunrise.", "q_type": "type2", "criteria": ["Include exactly 2 numbers."],
              "ground_truth": json.dumps({"instruction_id_list": ["count:numbers"], "kwargs": [{"N": 2.0}]})}
-    type4 = {"question": "Write a eulogy.", "q_type": "type4", "criteria": ["Sound warm and sincere."],
+    type4 = {"question": "Write a eulogy.", "q_type": "type4", "data_source": "type4",
+             "criteria": ["Sound warm and sincere."],
              "ground_truth": json.dumps({"instruction_id_list": ["Warm and sincere tone"], "kwargs": [None]})}
     path = tmp_path / "hir16k.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in (type1, type4, type2, TYPE3_ROW, type4)))
     rows = D.load_instructions(str(path))
     assert [r.task for r in rows] == ["Write a poem.", "Describe a sunrise.", "Describe a sunrise."]
+    assert rows[0].render() == "Write a poem.\n\n- No commas."
     assert [c.id for r in rows for c in r.constraints] == ["punctuation:no_comma", "count:numbers", "muldimif",
                                                            "muldimif"]
     err = capsys.readouterr().err.strip().splitlines()
