@@ -93,8 +93,11 @@ def _compose(cs, obey, rng, budget):
     banned |= set(bad.get("keywords:existence", {}).get("keywords", []))
     for kw, good in ((ob.get("keywords:frequency"), True), (bad.get("keywords:frequency"), False)):
         if kw:
+            # an obeyed "less than" writes the word not at all (a cue the toy can read from the relation alone;
+            # a few copies, as before, taught it to copy the keyword whatever the relation said)
             at_least = (kw["relation"] == "at least") == good
-            front += [kw["keyword"]] * (kw["frequency"] if at_least else rng.randint(0, kw["frequency"] - 1))
+            front += [kw["keyword"]] * (kw["frequency"] if at_least else 0 if good else
+                                        rng.randint(0, kw["frequency"] - 1))
             banned.add(kw["keyword"])
     if "keywords:forbidden_words" in bad:
         front.append(rng.choice(bad["keywords:forbidden_words"]["forbidden_words"]))
@@ -120,7 +123,9 @@ def _compose(cs, obey, rng, budget):
     alpha = sum(t.isalpha() for t in head + tail + front)
     low = max(parts, 2, caps["capital_frequency"] - alpha if upper else 0)
     words = rng.sample(FILLER, rng.randint(low, max(low, min(low + 5, budget - fixed))))
-    if rng.random() < 0.7:  # the default answer uses a keyword or two of the pool
+    # the default answer uses a keyword or two of the pool, except when words are forbidden and obeyed: a writer
+    # that avoids the whole pool then is one the toy can imitate by reading "do not include" alone
+    if rng.random() < 0.7 and "keywords:forbidden_words" not in ob:
         spare = [w for w in KEYWORDS if w not in banned and w not in front]
         words += rng.sample(spare, min(len(spare), rng.randint(1, 2), max(0, budget - fixed - len(words))))
         rng.shuffle(words)
@@ -253,6 +258,26 @@ def print_rates(title, table, log=print):
         log(f"    {cid:42s} {a:5.2f} / {b:5.2f}  (n {na})" + ("" if a > b else "   <-- NOT above"))
 
 
+def build(args, path, budget, t0):
+    """Tokenizer, model, scripted pairs, SFT; saved into args.out with preset.json. Returns (model, tokenizer)."""
+    tok = build_tokenizer()
+    model = build_model(tok, args.hidden, args.layers, args.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"[testbed] vocabulary {len(tok)} tokens; model {args.layers} layers x {args.hidden} wide, "
+          f"{n_params / 1e6:.2f}M parameters")
+    pairs = examples(tok, args.examples, args.seed, args.p, budget)
+    unk = sum(tok.unk_token_id in tok(t, add_special_tokens=False)["input_ids"] for _, t in pairs)
+    print(f"[testbed] {len(pairs)} scripted pairs at p = {args.p} ({unk} with <unk>); "
+          f"{time.perf_counter() - t0:.0f} s")
+    losses = sft(model, tok, pairs, args.steps, args.batch, args.lr, args.seed)
+    print(f"[testbed] SFT loss {losses[0]:.3f} -> {sum(losses[-50:]) / 50:.3f}; {time.perf_counter() - t0:.0f} s")
+    os.makedirs(args.out, exist_ok=True)
+    model.save_pretrained(args.out)
+    tok.save_pretrained(args.out)
+    json.dump(preset(args), open(path, "w"), indent=1)
+    return model, tok
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--out", default="runs/testbed", help="save_pretrained folder (+ preset.json)")
@@ -268,26 +293,16 @@ def main(argv=None):
     ap.add_argument("--eval_size", type=int, default=500, help="held-out instructions measured here")
     ap.add_argument("--preset_eval_size", type=int, default=128, help="held-out instructions train.py evaluates")
     ap.add_argument("--rl_lr", type=float, default=1e-3, help="the preset's RL learning rate")
+    ap.add_argument("--measure", action="store_true", help="only measure the testbed already saved in --out")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    tok = build_tokenizer()
-    model = build_model(tok, args.hidden, args.layers, args.seed)
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"[testbed] vocabulary {len(tok)} tokens; model {args.layers} layers x {args.hidden} wide, "
-          f"{n_params / 1e6:.2f}M parameters")
-    budget = args.max_new_tokens - 1
-    pairs = examples(tok, args.examples, args.seed, args.p, budget)
-    unk = sum(tok.unk_token_id in tok(t, add_special_tokens=False)["input_ids"] for _, t in pairs)
-    print(f"[testbed] {len(pairs)} scripted pairs at p = {args.p} ({unk} with <unk>); "
-          f"{time.perf_counter() - t0:.0f} s")
-    losses = sft(model, tok, pairs, args.steps, args.batch, args.lr, args.seed)
-    print(f"[testbed] SFT loss {losses[0]:.3f} -> {sum(losses[-50:]) / 50:.3f}; {time.perf_counter() - t0:.0f} s")
-    os.makedirs(args.out, exist_ok=True)
-    model.save_pretrained(args.out)
-    tok.save_pretrained(args.out)
-    path = os.path.join(args.out, "preset.json")
-    json.dump(preset(args), open(path, "w"), indent=1)
+    path, budget = os.path.join(args.out, "preset.json"), args.max_new_tokens - 1
+    if args.measure:
+        from models import load_model
+        model, tok = load_model(args.out, dtype=torch.float32, device="cpu")
+    else:
+        model, tok = build(args, path, budget, t0)
     from config import parse_config
     cfg = parse_config(["--config", path])
     heldout, responses, summary = measure(model, tok, cfg, args.eval_size, cfg.seed)
