@@ -1,80 +1,196 @@
-"""Sample efficiency: HiR vs GRPO vs GRPO-CLA at equal numbers of generated responses, on two regimes.
+"""Does HiR learn faster than GRPO? Held-out ILA per generated response, on the testbed's two regimes.
 
-    python bench/sample_efficiency.py                                    # 5 seeds x 3 methods x 2 regimes, CPU
-    python bench/sample_efficiency.py --regimes multi --seeds 0 1 2 --steps 100 --methods hir grpo
-    python bench/sample_efficiency.py --preset smollm2-gpu  # one GPU: HiR then GRPO, ~10 min (estimate, not yet run)
+    python bench/sample_efficiency.py                         # the study: 2 regimes x 5 arms x 5 seeds (CPU, 2 jobs)
+    python bench/sample_efficiency.py --seeds 10 11 12 13 14 --out runs/se_rerun     # the same study, other seeds
+    python bench/sample_efficiency.py --sweep                 # the lr sweep: 3 lrs x 2 seeds per arm and regime
+    python bench/sample_efficiency.py --preset smollm2-gpu    # one GPU: SmolLM2, HiR then GRPO (docs/gpu.md)
 
-Regimes (on the toy, whose three constraint ids make three its maximum per instruction):
-  * multi: every instruction carries all three constraints, on the toy that reads its instruction
-    (bench/warmstart.py; made once into runs/toy_reader if absent);
-  * zero:  the same instructions on the random-init toy, whose ILA starts near 0, so most binary
-    GRPO groups start with reward 0 on every sample.
-Each method trains with the same seeds and data (HiR: 6 samples + up to 2 replays per prompt;
-GRPO: 8 samples per prompt). Held-out ILA (and CLA) on --eval_size instructions (625 keeps one run's
-standard error at or below 0.02) is interpolated at common budgets of generated responses (top-ups
-count). With --preset smollm2-gpu the same study runs on SmolLM2-135M-Instruct (one seed, 40 steps, the paper's
-regime of 5 to 7 constraints per instruction, 625 held-out instructions at 256 new tokens, fast engine);
-finished runs are reused, so `--methods hir` then `--methods hir grpo` splits it into two calls. The ratio
-of responses HiR needs to reach GRPO's final mean ILA, with a bootstrap interval over seeds, is printed per
-regime, and the curves go to curves_<regime>.png (matplotlib, optional).
+Regimes: the testbed (bench/testbed.py, docs/testbed.md) warm-started by a scripted writer that obeys each asked
+constraint with probability p: `easy` (p = 0.7: held-out ILA about 0.03, CLA about 0.5) and `hard` (p = 0.4: ILA
+near 0, where binary GRPO starves). The warm starts are built once into --warm (runs/testbed_p0.7, _p0.4).
+
+Arms (ARMS below): grpo (binary reward), grpo_cla (reward = CLA), hir (GRPO advantages over originals and
+replays), and the release's estimator for hir and grpo (REINFORCE++, KL in the reward 0.001, 2 mini-batches).
+Each arm trains at its own lr: the best of --sweep's (mean held-out ILA of its last two evaluations over 2
+seeds), read from DIR/sweep.json, else bench/results/sweep.json, else LR below. The x-axis counts every
+generated response (top-ups included; replays are not generated). Held-out: 625 instructions (one run's standard
+error at most 0.02), one sample each at the testbed's temperature 1.0.
+
+Writes DIR/summary.json ({"regimes": {NAME: {"start", "final", "collapsed", "ratio_hir_vs_grpo", "ci95", ...}}}),
+DIR/table.txt and DIR/curves_<regime>.png; --results also copies them into bench/results/. ratio_hir_vs_grpo is
+the responses HiR needs to reach GRPO's final mean ILA over GRPO's total (below 1: HiR needs fewer; null: never),
+with a 95% bootstrap interval over seeds.
 """
 import argparse
 import json
+import math
+import multiprocessing
 import os
 import random
+import shutil
 import sys
+import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import train  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--methods", nargs="+", default=["hir", "grpo", "grpo_cla"])
-ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-ap.add_argument("--regimes", nargs="+", default=["multi", "zero"], choices=["multi", "zero"])
-ap.add_argument("--steps", type=int, default=100)
-ap.add_argument("--eval_size", type=int, default=625)
-ap.add_argument("--eval_every", type=int, default=10)
-ap.add_argument("--reader", default="runs/toy_reader", help="the warm-started toy (made if absent)")
-ap.add_argument("--out", default="runs/sample_efficiency")
-ap.add_argument("--model", default=None,
-                help="train every regime on this model (default: toy for zero, the reader for multi)")
-ap.add_argument("--constraints", type=int, nargs=2, default=[3, 3], metavar=("MIN", "MAX"),
-                help="constraints per synthetic instruction")
-ap.add_argument("--preset", choices=["smollm2-gpu"],
-                help="SmolLM2 on one GPU (see above); flags given after it still apply")
-ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more train.py flags")
-PRESETS = {"smollm2-gpu": dict(model="smollm2", methods=["hir", "grpo"], seeds=[0], steps=40, eval_every=20,
-                               eval_size=625, regimes=["multi"], constraints=[5, 7],
-                               out="runs/sample_efficiency_smollm2",
-                               extra=["--engine", "fast", "--max_new_tokens", "256"])}
-args = ap.parse_args()
-if args.preset:
-    given = {a.lstrip("-").split("=")[0] for a in sys.argv[1:] if a.startswith("--")}
-    for k, v in PRESETS[args.preset].items():
-        if k not in given:
-            setattr(args, k, v)
+REGIMES = {"easy": 0.7, "hard": 0.4}  # the writer's obey probability p of each regime's warm start
+RPP = ["--adv", "reinforce_pp", "--kl_in_reward", "0.001", "--mini_batches", "2"]  # the release's estimator
+ARMS = {"grpo": ["--method", "grpo"], "grpo_cla": ["--method", "grpo_cla"], "hir": ["--method", "hir"],
+        "hir_rpp": ["--method", "hir", *RPP], "grpo_rpp": ["--method", "grpo", *RPP]}
+LR = {arm: 3e-3 for arm in ARMS}  # used only when no sweep.json exists
+SWEEP_LRS = [1e-3, 3e-3, 1e-2]
+# One GPU, both methods in about 8 minutes (an estimate: never run, no device was lent): 30 steps of 8 prompts at
+# 256 new tokens, held-out ILA on 625 instructions at steps 15 and 30. lr 1e-5 is 5x train.py's default because
+# 20 CPU steps at 2e-6 moved nothing measurable; it is uncalibrated (docs/gpu.md).
+PRESETS = {"smollm2-gpu": dict(model="smollm2", arms=["hir", "grpo"], seeds=[0], steps=30, eval_every=15,
+                               regimes=["model"], out="runs/sample_efficiency_smollm2", jobs=1,
+                               lr=["hir=1e-5", "grpo=1e-5"],
+                               extra=["--engine", "fast", "--max_new_tokens", "256", "--min_constraints", "5",
+                                      "--max_constraints", "7", "--eval_temperature", "0.6"])}
 
 
-def model_for(regime):
-    if regime == "zero":
-        return "toy"
-    if not os.path.exists(os.path.join(args.reader, "config.json")):
-        import warmstart
-        warmstart.main(["--out", args.reader])
-    return args.reader
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
+    ap.add_argument("--regimes", nargs="+", default=list(REGIMES), help="easy hard (or model with --model)")
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--eval_every", type=int, default=10)
+    ap.add_argument("--eval_size", type=int, default=625)
+    ap.add_argument("--lr", nargs="*", default=[], metavar="ARM=LR", help="override an arm's lr")
+    ap.add_argument("--sweep", action="store_true", help="run the lr sweep (--lrs x --seeds) and write sweep.json")
+    ap.add_argument("--lrs", nargs="+", type=float, default=SWEEP_LRS)
+    ap.add_argument("--warm", default="runs", help="where the testbed warm starts live (built if absent)")
+    ap.add_argument("--model", default="", help="regime 'model': train this model instead of a testbed")
+    ap.add_argument("--jobs", type=int, default=2, help="training runs at once (one thread each)")
+    ap.add_argument("--out", default="runs/sample_efficiency")
+    ap.add_argument("--results", action="store_true", help="also copy summary, table and PNGs into bench/results")
+    ap.add_argument("--preset", choices=list(PRESETS))
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more train.py flags, for every run")
+    args = ap.parse_args(argv)
+    if args.preset:
+        given = {a.lstrip("-").split("=")[0] for a in (argv if argv is not None else sys.argv[1:])
+                 if a.startswith("--")}
+        for k, v in PRESETS[args.preset].items():
+            if k not in given:
+                setattr(args, k, v)
+    if args.sweep and args.seeds == [0, 1, 2, 3, 4]:
+        args.seeds = [0, 1]
+    for r in args.regimes:
+        if r not in REGIMES and not (r == "model" and args.model):
+            ap.error(f"--regimes: unknown regime {r!r} (easy, hard; 'model' needs --model)")
+    return args
 
 
-def curve(out):
+# ----------------------------------------------------------------------------- runs
+def warm_start(args, regime):
+    """The regime's model flags for train.py; a testbed is built once (bench/testbed.py) if absent."""
+    if regime == "model":
+        return ["--model", args.model]
+    folder = os.path.join(args.warm, f"testbed_p{REGIMES[regime]}")
+    if not os.path.exists(os.path.join(folder, "preset.json")):
+        import testbed
+        testbed.main(["--out", folder, "--p", str(REGIMES[regime]), "--seed", "0"])
+    return ["--config", os.path.join(folder, "preset.json")]
+
+
+def run_flags(args, regime, arm, seed, lr, out):
+    return [*warm_start(args, regime), *ARMS[arm], "--lr", str(lr), "--seed", str(seed), "--steps", str(args.steps),
+            "--eval_every", str(args.eval_every), "--eval_size", str(args.eval_size), "--save_every", str(args.steps),
+            "--log_every", str(args.eval_every), "--out", out, "--overwrite", *args.extra]
+
+
+def _train(job):
+    """One training run in a worker process, its output in OUT/log.txt (a finished run is reused)."""
+    flags, out = job
+    if os.path.exists(os.path.join(out, "done.json")):
+        return out
+    import torch
+    torch.set_num_threads(1)
+    os.makedirs(out, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(os.path.join(out + ".log"), "w") as log:
+        sys.stdout = sys.stderr = log
+        import train
+        try:
+            train.main(flags)
+        except SystemExit as e:  # a run that stops itself (non-finite updates) is a result, not a crash
+            print(f"stopped: {e}")
+        finally:
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    json.dump({"seconds": time.perf_counter() - t0, "flags": flags}, open(os.path.join(out, "done.json"), "w"))
+    return out
+
+
+def run_all(args, jobs):
+    if args.jobs <= 1:
+        return [_train(j) for j in jobs]
+    with multiprocessing.get_context("fork").Pool(args.jobs, maxtasksperchild=1) as pool:
+        return pool.map(_train, jobs, chunksize=1)
+
+
+def start_point(args, regime):
+    """Held-out ILA / CLA of the warm start itself, on the runs' own held-out set and settings (measured once)."""
+    path = os.path.join(args.out, regime, f"start_{args.eval_size}.json")  # measured per held-out size
+    if not os.path.exists(path):
+        import torch
+        from config import heldout_set, parse_config
+        from eval import evaluate
+        from models import DTYPES, load_model, resolve_device, resolve_dtype, resolve_engine
+        torch.set_num_threads(1)
+        cfg = parse_config([*warm_start(args, regime), "--eval_size", str(args.eval_size), "--out", "unused",
+                            *args.extra])
+        device = resolve_device(cfg.device)  # the runs' own device, precision and engine
+        model, tok = load_model(cfg.model, dtype=DTYPES[resolve_dtype(cfg.dtype, device)], device=device)
+        summary = evaluate(model, tok, heldout_set(cfg), n=1, temperature=cfg.eval_temperature,
+                           max_new_tokens=cfg.max_new_tokens, seed=0, micro_batch=cfg.rollout_batch or 64,
+                           engine=resolve_engine(cfg.engine, device))[1]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        json.dump({"heldout_ila": summary["ila"], "heldout_cla": summary["cla"]}, open(path, "w"))
+    return json.load(open(path))
+
+
+def curve(out, start):
+    """[(generated responses, held-out ILA, held-out CLA)] of one run, from (0, start)."""
     rows = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
-    return [(r["generated"], r["heldout_ila"], r["heldout_cla"]) for r in rows if "heldout_ila" in r]
+    return [(0, start["heldout_ila"], start["heldout_cla"])] + [
+        (r["generated"], r["heldout_ila"], r["heldout_cla"]) for r in rows if "heldout_ila" in r]
 
 
+DIAGNOSTICS = ["ila", "cla", "orig_entropy", "clip_frac", "approx_kl", "grad_norm", "all_fail_groups", "orig_adv_neg",
+               "replays", "replay_ratio_mean", "replay_clip_frac", "replay_approx_kl", "replay_adv_pos", "resp_len"]
+
+
+def diagnostics(outs, first=10):
+    """Per arm, the mean over seeds of each run's training metrics averaged over its first and its last `first`
+    steps (the evidence for a collapse: entropy, clipped shares, the negative advantage of all-fail groups)."""
+    out = {}
+    for arm, dirs in outs.items():
+        rows = [[json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))] for d in dirs]
+        for part, pick in (("first", lambda r: r[:first]), ("last", lambda r: r[-first:])):
+            means = [{k: sum(x.get(k, 0) for x in pick(r)) / len(pick(r)) for k in DIAGNOSTICS} for r in rows]
+            out.setdefault(arm, {})[part] = {k: round(sum(m[k] for m in means) / len(means), 4) for k in DIAGNOSTICS}
+    return out
+
+
+def diagnostics_table(diag):
+    keys = ["ila", "cla", "orig_entropy", "clip_frac", "all_fail_groups", "replays", "replay_ratio_mean",
+            "replay_clip_frac"]
+    lines = ["  training diagnostics, mean of the first / last 10 steps: " + ", ".join(keys)]
+    for arm, parts in diag.items():
+        lines.append(f"  {arm:9s} " + "  ".join(f"{parts['first'][k]:.3g}/{parts['last'][k]:.3g}" for k in keys))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the numbers
 def at(points, budget, k=1):
-    """Linear interpolation of column k at `budget` generated responses (None outside the run)."""
+    """Column k of a curve at `budget` generated responses, linearly interpolated (None past its end)."""
     for a, b in zip(points, points[1:]):
         if a[0] <= budget <= b[0]:
             return a[k] + (b[k] - a[k]) * (budget - a[0]) / max(b[0] - a[0], 1)
-    return None
+    return points[0][k] if budget == points[0][0] else None
 
 
 def mean_at(curves, seeds, budget, k=1):
@@ -82,62 +198,170 @@ def mean_at(curves, seeds, budget, k=1):
     return None if None in vals else sum(vals) / len(vals)
 
 
-def responses_to_reach(curves, seeds, target, budgets):
-    return next((b for b in budgets if (m := mean_at(curves, seeds, b)) is not None and m >= target), None)
+def ratio(hir, grpo, seeds, budgets):
+    """Responses HiR needs (first budget where its mean ILA reaches GRPO's final mean) over GRPO's total; nan
+    when GRPO ends no higher than it started (every method "reaches" that at 0 responses: no answer)."""
+    target = mean_at(grpo, seeds, budgets[-1])
+    if target <= mean_at(grpo, seeds, 0):
+        return math.nan
+    need = next((b for b in budgets if mean_at(hir, seeds, b) >= target), None)
+    return math.inf if need is None else need / budgets[-1]
 
 
-def ratio(hir, grpo, seeds, budgets, rng=None):
-    """Responses HiR needs to reach GRPO's final mean ILA, over GRPO's final budget (inf: never)."""
-    pick = [rng.choice(seeds) for _ in seeds] if rng else seeds
-    target = mean_at(grpo, pick, budgets[-1])
-    need = responses_to_reach(hir, pick, target, budgets)
-    return float("inf") if need is None else need / budgets[-1]
+def bootstrap(hir, grpo, seeds, budgets, n=2000, seed=0):
+    """95% interval of ratio over seeds resampled with replacement (one draw feeds both arms: same seeds);
+    draws where GRPO does not rise (nan) are left out, and the interval is nan if more than 5% are."""
+    rng = random.Random(seed)
+    draws = [ratio(hir, grpo, [rng.choice(seeds) for _ in seeds], budgets) for _ in range(n)]
+    kept = sorted(d for d in draws if not math.isnan(d))
+    if len(kept) < 0.95 * n:
+        return [math.nan, math.nan]
+    return [kept[int(0.025 * len(kept))], kept[int(0.975 * len(kept)) - 1]]
 
 
-for regime in args.regimes:
-    curves = {}
-    for method in args.methods:
-        for seed in args.seeds:
-            out = os.path.join(args.out, regime, f"{method}_seed{seed}")
-            if not os.path.exists(os.path.join(out, f"step_{args.steps:06d}")):
-                flags = (["--model", args.model] if args.model else ["--model", "toy"] if regime == "zero"
-                         else ["--config", os.path.join(model_for(regime), "preset.json")])
-                train.main([*flags, "--method", method, "--seed", str(seed), "--steps", str(args.steps),
-                            "--min_constraints", str(args.constraints[0]),
-                            "--max_constraints", str(args.constraints[1]), "--eval_every", str(args.eval_every),
-                            "--eval_size", str(args.eval_size), "--log_every", str(args.steps), "--out", out,
-                            "--overwrite", *args.extra])
-            curves.setdefault(method, {})[seed] = curve(out)
-    top = min(c[-1][0] for m in curves.values() for c in m.values())
-    budgets = [int(top * f / 20) for f in range(1, 21)]
-    print(f"\n== regime {regime}: held-out ILA / CLA at equal generated responses ({len(args.seeds)} seeds, "
-          f"{args.eval_size} held-out instructions, {args.steps} steps)")
-    print(f"{'generated':>10s}  " + "  ".join(f"{m:>22s}" for m in args.methods))
-    for b in budgets[3::4]:
-        cells = [f"{mean_at(curves[m], args.seeds, b):.3f} / {mean_at(curves[m], args.seeds, b, 2):.3f}"
-                 if mean_at(curves[m], args.seeds, b) is not None else "-" for m in args.methods]
-        print(f"{b:>10d}  " + "  ".join(f"{c:>22s}" for c in cells))
+def collapsed(curves):
+    """Seeds whose final held-out ILA is below half their best (a run that learned, then lost it)."""
+    return sorted(s for s, c in curves.items() if c[-1][1] < 0.5 * max(p[1] for p in c))
+
+
+def finite(x):
+    """JSON for a ratio: null for never (inf) and for no answer (nan; ratio_note says which)."""
+    return None if x is None or math.isinf(x) or math.isnan(x) else round(x, 4)
+
+
+def summarize(curves, start, seeds):
+    """One regime's entry of summary.json from {arm: {seed: curve}}."""
+    top = min(c[-1][0] for arm in curves.values() for c in arm.values())
+    budgets = [round(top * f / 20) for f in range(1, 21)]
+    entry = {"start": start, "budget_responses": top, "seeds": seeds,
+             "final": {arm: {"heldout_ila_mean": round(sum(c[s][-1][1] for s in seeds) / len(seeds), 4),
+                             "heldout_cla_mean": round(sum(c[s][-1][2] for s in seeds) / len(seeds), 4),
+                             "per_seed": {str(s): round(c[s][-1][1], 4) for s in seeds}} for arm, c in curves.items()},
+             "collapsed": {arm: collapsed(c) for arm, c in curves.items()},
+             "curves": {arm: [[b, mean_at(c, seeds, b), mean_at(c, seeds, b, 2)] for b in budgets]
+                        for arm, c in curves.items()}}
+    entry["ratio_hir_vs_grpo"], entry["ci95"], entry["ratio_note"] = None, [None, None], "no hir or grpo arm"
     if "hir" in curves and "grpo" in curves:
-        rng = random.Random(0)
-        point = ratio(curves["hir"], curves["grpo"], args.seeds, budgets)
-        boot = sorted(ratio(curves["hir"], curves["grpo"], args.seeds, budgets, rng) for _ in range(1000))
-        print(f"responses HiR needs to reach GRPO's final ILA, over GRPO's: {point:.2f} "
-              f"(bootstrap over seeds, 95%: {boot[25]:.2f} to {boot[974]:.2f}; inf = never reached)")
+        r = ratio(curves["hir"], curves["grpo"], seeds, budgets)
+        entry["ratio_hir_vs_grpo"] = finite(r)
+        entry["ci95"] = [finite(x) for x in bootstrap(curves["hir"], curves["grpo"], seeds, budgets)]
+        entry["ratio_note"] = ("undefined: GRPO's final mean ILA is not above the start" if math.isnan(r) else
+                               "never: HiR's mean ILA never reaches GRPO's final" if math.isinf(r) else
+                               "responses HiR needs to reach GRPO's final mean ILA, over GRPO's total")
+    return entry
+
+
+def table(name, entry, lrs):
+    lines = [f"== regime {name}: start held-out ILA {entry['start']['heldout_ila']:.3f} / CLA "
+             f"{entry['start']['heldout_cla']:.3f}; {len(entry['seeds'])} seeds; mean held-out ILA / CLA at equal "
+             "generated responses"]
+    arms = list(entry["curves"])
+    lines.append(f"{'generated':>10s}  " + "  ".join(f"{a + ' @' + format(lrs[a], 'g'):>16s}" for a in arms))
+    for i in range(3, 20, 4):
+        b = entry["curves"][arms[0]][i][0]
+        lines.append(f"{b:>10d}  " + "  ".join(f"{entry['curves'][a][i][1]:>7.3f} / {entry['curves'][a][i][2]:.3f}"
+                                              for a in arms))
+    for a in arms:
+        per = ", ".join(f"{v:.3f}" for v in entry["final"][a]["per_seed"].values())
+        lines.append(f"  {a:9s} final ILA per seed {per}; collapsed seeds {entry['collapsed'][a] or 'none'}")
+    r, (lo, hi) = entry["ratio_hir_vs_grpo"], entry["ci95"]
+    show = (lambda x: "null" if x is None else f"{x:.2f}")
+    lines.append(f"  ratio_hir_vs_grpo {show(r)} (95% bootstrap over seeds: {show(lo)} to {show(hi)}; null: never "
+                 f"or undefined) - {entry['ratio_note']}")
+    return "\n".join(lines)
+
+
+def plot(name, entry, path):
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("(curves PNG skipped: pip install matplotlib)")
-        continue
+        return print("(curves PNG skipped: pip install matplotlib)")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for m in args.methods:
+    for arm, points in entry["curves"].items():
+        xs = [0] + [p[0] for p in points]
         for k, ax in zip((1, 2), axes):
-            ys = [mean_at(curves[m], args.seeds, b, k) for b in budgets]
-            ax.plot(budgets, ys, "o-", label=m)
-    for ax, name in zip(axes, ("held-out ILA", "held-out CLA")):
-        ax.set(xlabel="generated responses (top-ups included)", ylabel=name, title=f"{regime}: {name}")
+            ax.plot(xs, [entry["start"]["heldout_" + ("ila" if k == 1 else "cla")]] + [p[k] for p in points],
+                    "o-", ms=3, label=arm)
+    for ax, what in zip(axes, ("held-out ILA", "held-out CLA")):
+        ax.set(xlabel="generated responses (top-ups included)", ylabel=what, title=f"{name}: {what}")
         ax.legend()
-    path = os.path.join(args.out, f"curves_{regime}.png")
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    print(f"curves: {path}")
+
+
+# ----------------------------------------------------------------------------- the two commands
+def lrs_for(args, regime):
+    found = next((p for p in (os.path.join(args.out, "sweep.json"), os.path.join(HERE, "results", "sweep.json"))
+                  if os.path.exists(p)), None)
+    swept = json.load(open(found))["best"] if found else {}
+    best = swept.get(regime) or swept.get("easy", {})  # a regime the sweep did not cover takes the easy one's lrs
+    lrs = {arm: best.get(arm, LR[arm]) for arm in args.arms}
+    for item in args.lr:
+        arm, _, value = item.partition("=")
+        lrs[arm] = float(value)
+    return lrs
+
+
+def sweep(args):
+    jobs, where = [], {}
+    for regime in args.regimes:
+        for arm in args.arms:
+            for lr in args.lrs:
+                for seed in args.seeds:
+                    out = os.path.join(args.out, "sweep", regime, f"{arm}_lr{lr:g}_seed{seed}")
+                    jobs.append((run_flags(args, regime, arm, seed, lr, out), out))
+                    where[(regime, arm, lr, seed)] = out
+    run_all(args, jobs)
+    score = {}
+    for (regime, arm, lr, seed), out in where.items():
+        evals = [json.loads(x)["heldout_ila"] for x in open(os.path.join(out, "metrics.jsonl")) if "heldout_ila" in x]
+        score.setdefault(regime, {}).setdefault(arm, {}).setdefault(f"{lr:g}", []).append(sum(evals[-2:]) / 2)
+    mean = {r: {a: {lr: sum(v) / len(v) for lr, v in by.items()} for a, by in arms.items()} for r, arms in score.items()}
+    best = {r: {a: float(max(by, key=by.get)) for a, by in arms.items()} for r, arms in mean.items()}
+    result = {"seeds": args.seeds, "steps": args.steps, "lrs": args.lrs, "score": mean, "best": best}
+    json.dump(result, open(os.path.join(args.out, "sweep.json"), "w"), indent=1)
+    for r, arms in mean.items():
+        print(f"== sweep {r} (mean held-out ILA of the last two evaluations, {len(args.seeds)} seeds)")
+        for a, by in arms.items():
+            print(f"  {a:9s} " + "  ".join(f"lr {lr}: {v:.3f}" for lr, v in by.items()) + f"  -> {best[r][a]:g}")
+    return result
+
+
+def study(args):
+    summary, texts = {"regimes": {}, "steps": args.steps, "eval_size": args.eval_size}, []
+    for regime in args.regimes:
+        lrs = lrs_for(args, regime)
+        start = start_point(args, regime)
+        outs = {(arm, s): os.path.join(args.out, regime, f"{arm}_seed{s}") for arm in args.arms for s in args.seeds}
+        run_all(args, [(run_flags(args, regime, arm, s, lrs[arm], out), out) for (arm, s), out in outs.items()])
+        curves = {arm: {s: curve(outs[(arm, s)], start) for s in args.seeds} for arm in args.arms}
+        entry = summarize(curves, start, args.seeds)
+        entry["lr"] = lrs
+        entry["diagnostics"] = diagnostics({arm: [outs[(arm, s)] for s in args.seeds] for arm in args.arms})
+        summary["regimes"][regime] = entry
+        texts.append(table(regime, entry, lrs) + "\n" + diagnostics_table(entry["diagnostics"]))
+        print(texts[-1], flush=True)
+        plot(regime, entry, os.path.join(args.out, f"curves_{regime}.png"))
+    json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=1)
+    open(os.path.join(args.out, "table.txt"), "w").write("\n\n".join(texts) + "\n")
+    if args.results:
+        for name in ["summary.json", "table.txt"] + [f"curves_{r}.png" for r in args.regimes]:
+            if os.path.exists(os.path.join(args.out, name)):
+                shutil.copy(os.path.join(args.out, name), os.path.join(HERE, "results", "study_" + name))
+    return summary
+
+
+def main(argv=None):
+    args = parse(argv)
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.perf_counter()
+    for regime in args.regimes:
+        warm_start(args, regime)  # built before the pool forks, once
+    result = sweep(args) if args.sweep else study(args)
+    print(f"done in {time.perf_counter() - t0:.0f} s: {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""bench/sample_efficiency.py's numbers (no training): interpolation, the ratio and its interval, collapse, schema."""
+import json
+import math
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+import sample_efficiency as S  # noqa: E402
+
+
+def line(points):
+    return [(x, y, y / 2 + 0.5) for x, y in points]
+
+
+def test_interpolation_is_linear_and_ends_at_the_run():
+    c = line([(0, 0.0), (100, 0.4), (200, 0.2)])
+    assert S.at(c, 50) == pytest.approx(0.2)
+    assert S.at(c, 150) == pytest.approx(0.3)
+    assert S.at(c, 0) == 0.0 and S.at(c, 200) == pytest.approx(0.2)
+    assert S.at(c, 201) is None
+
+
+def naive_ratio(hir, grpo, seeds, budgets):
+    """The definition spelled out: GRPO's final mean ILA, then the first budget where HiR's mean reaches it."""
+    target = sum(S.at(grpo[s], budgets[-1]) for s in seeds) / len(seeds)
+    for b in budgets:
+        if sum(S.at(hir[s], b) for s in seeds) / len(seeds) >= target:
+            return b / budgets[-1]
+    return math.inf
+
+
+def test_ratio_against_the_definition():
+    hir = {0: line([(0, 0.0), (100, 0.5), (200, 0.6)]), 1: line([(0, 0.0), (100, 0.3), (200, 0.4)])}
+    grpo = {0: line([(0, 0.0), (100, 0.1), (200, 0.4)]), 1: line([(0, 0.0), (100, 0.1), (200, 0.2)])}
+    budgets = [10 * i for i in range(1, 21)]
+    assert S.ratio(hir, grpo, [0, 1], budgets) == naive_ratio(hir, grpo, [0, 1], budgets) == 0.4
+    assert S.ratio(grpo, hir, [0, 1], budgets) == math.inf  # GRPO never reaches HiR's final
+    flat = {s: line([(0, 0.0), (100, 0.0), (200, 0.0)]) for s in (0, 1)}
+    assert math.isnan(S.ratio(hir, flat, [0, 1], budgets))  # GRPO never rose: no answer, not "HiR is 20x faster"
+    assert all(math.isnan(x) for x in S.bootstrap(hir, flat, [0, 1], budgets, n=50))
+    lo, hi = S.bootstrap(hir, grpo, [0, 1], budgets, n=200)
+    assert lo <= 0.4 <= hi
+
+
+def test_collapse_is_final_below_half_the_best():
+    curves = {0: line([(0, 0.1), (10, 0.6), (20, 0.29)]), 1: line([(0, 0.1), (10, 0.6), (20, 0.31)]),
+              2: line([(0, 0.0), (10, 0.0), (20, 0.0)])}
+    assert S.collapsed(curves) == [0]
+
+
+def test_summary_schema(tmp_path):
+    start = {"heldout_ila": 0.02, "heldout_cla": 0.5}
+    curves = {arm: {s: line([(0, 0.02), (480, 0.1 + 0.1 * s), (960, 0.2 + (arm == "hir") * 0.1)]) for s in (0, 1)}
+              for arm in ("hir", "grpo", "grpo_cla")}
+    entry = S.summarize(curves, start, [0, 1])
+    summary = json.loads(json.dumps({"regimes": {"easy": entry}}))  # it is JSON (no inf)
+    e = summary["regimes"]["easy"]
+    assert e["start"] == start and set(e["final"]) == {"hir", "grpo", "grpo_cla"}
+    assert e["final"]["hir"]["heldout_ila_mean"] == pytest.approx(0.3)
+    assert e["final"]["grpo"]["per_seed"] == {"0": 0.2, "1": 0.2}
+    assert e["collapsed"] == {"hir": [], "grpo": [], "grpo_cla": []}
+    assert 0 < e["ratio_hir_vs_grpo"] < 1 and len(e["ci95"]) == 2
+    assert "ratio_hir_vs_grpo" in S.table("easy", entry, {a: 1e-3 for a in curves})
+
+
+def test_a_run_curve_starts_at_the_warm_start(tmp_path):
+    rows = [{"step": 1, "generated": 48}, {"step": 2, "generated": 96, "heldout_ila": 0.1, "heldout_cla": 0.6}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert S.curve(str(tmp_path), {"heldout_ila": 0.0, "heldout_cla": 0.5}) == [(0, 0.0, 0.5), (96, 0.1, 0.6)]
+
+
+def test_flags_reach_train_and_bad_regimes_are_refused(tmp_path):
+    args = S.parse(["--out", str(tmp_path), "--steps", "7", "--model", "toy", "--regimes", "model"])
+    flags = S.run_flags(args, "model", "hir_rpp", 3, 1e-3, "OUT")
+    assert flags[:2] == ["--model", "toy"] and "reinforce_pp" in flags and flags[flags.index("--steps") + 1] == "7"
+    with pytest.raises(SystemExit):
+        S.parse(["--regimes", "medium"])
+
+
+def test_diagnostics_average_first_and_last_steps_then_seeds(tmp_path):
+    runs = []
+    for s in (0, 1):
+        d = tmp_path / f"run{s}"
+        d.mkdir()
+        rows = [{k: 0.0 for k in S.DIAGNOSTICS} | {"step": i, "orig_entropy": i + s} for i in range(1, 21)]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        runs.append(str(d))
+    diag = S.diagnostics({"hir": runs})["hir"]
+    assert diag["first"]["orig_entropy"] == pytest.approx((5.5 + 6.5) / 2)  # steps 1..10, then the two seeds
+    assert diag["last"]["orig_entropy"] == pytest.approx((15.5 + 16.5) / 2)
+    assert "hir" in S.diagnostics_table(S.diagnostics({"hir": runs}))
