@@ -234,7 +234,7 @@ def cmd_generate(args):
     os.replace(os.path.join(args.out, "results.json.tmp"), os.path.join(args.out, "results.json"))  # done last
     os.remove(partial)
     print_table(summary)
-    if is_json_list(args.data) and args.n == 1:  # MulDimIF's test file: its own aggregates too
+    if args.data != "synthetic" and is_json_list(args.data) and args.n == 1:  # MulDimIF: its own scores too
         print_scores(muldimif_scores(read_json_list(args.data)[: len(results)], results))
     return summary
 

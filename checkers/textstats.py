@@ -47,14 +47,12 @@ def _lines_starting_with(text, first, second_ok):
 
 
 def count_bullets(text):
-    return (_lines_starting_with(text, "*", lambda c: c != "*")
-            + _lines_starting_with(text, "-", None))
+    return _lines_starting_with(text, "*", lambda c: c != "*") + _lines_starting_with(text, "-", None)
 
 
 def count_placeholders(text):
-    """Official `len(re.findall(r"\\[.*?\\]", text))`, as a scan (that regex is quadratic).
-    Every character is looked at a bounded number of times: a line's end is found once per line
-    (not once per "["), and a "]" is searched for only up to that end."""
+    """Official `len(re.findall(r"\\[.*?\\]", text))`, as a scan (that regex is quadratic). Every character is looked
+    at a bounded number of times: a line's end is found once per line, a "]" searched for only up to that end."""
     count, n, eol = 0, len(text), -1
     i = text.find("[")
     while i >= 0:
@@ -97,9 +95,8 @@ def detect_language(text):
 
 @functools.lru_cache(maxsize=1)
 def _langdetect():
-    """langdetect with its profiles loaded, their ~90,000 probability lists made tuples: the lists
-    never change, but the garbage collector walked them all on every full collection (50 ms here,
-    landing inside whichever check happened to allocate next); tuples of floats it stops tracking."""
+    """langdetect with its profiles loaded, their ~90,000 probability lists made tuples (they never change, but the
+    garbage collector walked them on every full collection, 50 ms inside whichever check allocated next)."""
     import langdetect
     from langdetect import detector_factory
     detector_factory.init_factory()
@@ -135,14 +132,11 @@ def _punkt():
 
 
 def count_sentences(text, stop_at=None, piece_size=2000):
-    """Punkt sentence count (what the official checker gets from NLTK's English model).
-
-    Punkt's decisions are local, so the text is counted in pieces of about `piece_size` characters,
-    cut only at ASCII spaces between two plain words ("fox jumped"): no sentence can end there (no
-    mark) and nothing moves across (no closing quote to realign, no stray "!" to absorb), so the one
-    sentence across each cut is counted once in each piece. Pieces let a check stop as soon as its
-    answer is known (`stop_at`), and let repetitive text reuse pieces it has counted.
-    """
+    """Punkt sentence count (NLTK's English model). Punkt's decisions are local, so the text is counted in pieces
+    of about `piece_size` characters, cut only at spaces between two plain words ("fox jumped"): no sentence can end
+    there and nothing moves across (no closing quote to realign, no stray "!" to absorb), so the one sentence
+    across each cut is counted in both pieces. A check can stop once its answer is known (`stop_at`), and
+    repetitive text reuses the pieces it has counted."""
     total = 0
     for i, (_, spans) in enumerate(_piece_spans(text, piece_size)):
         total += len(spans) - (i > 0)  # the sentence across a cut is counted in both pieces
@@ -157,8 +151,7 @@ def split_sentences(text, piece_size=2000):
 
 
 def iter_sentences(text, piece_size=2000):
-    """split_sentences, lazily: a check that stops at its first failing sentence reads only the pieces before it
-    (the last sentence of a piece waits for the next piece, which may continue it)."""
+    """split_sentences, lazily (a piece's last sentence waits for the next piece, which may continue it)."""
     held = None
     for start, local in _piece_spans(text, piece_size):
         local = [(start + s, start + e) for s, e in local]
@@ -218,12 +211,10 @@ _DOT_RUNS = re.compile(r"\.(?:\.+|(?:\s\.){2,})")
 
 
 def _candidates(text, P):
-    """Yield (match, start of the word before the mark) per candidate boundary, as Punkt finds them.
-
-    The word runs back to the last ASCII space since the previous mark. A mark with no space since
-    the previous one ("x.)y.") overrides it, and its word reaches back to the previous word's start.
-    Marks inside "..." or ". . ." runs are skipped; the run's last mark stays.
-    """
+    """Yield (match, start of the word before the mark) per candidate boundary, as Punkt finds them. The word
+    runs back to the last ASCII space since the previous mark; a mark with no space since the previous one ("x.)y.")
+    overrides it, and its word reaches back to the previous word's start. Marks inside "..." or ". . ." runs are
+    skipped (the run's last mark stays)."""
     inside = {i for m in _DOT_RUNS.finditer(text) for i in range(m.start(), m.end() - 1)}
     last_space = _last_space_finder(text)
     prev, word_start, prev_mark = None, 0, 0
@@ -249,12 +240,11 @@ def _last_space_finder(text):
     return (lambda a, b: text.rfind(spaces[0], a, b)) if spaces else (lambda a, b: -1)
 
 
-# Plain contexts, whose tokens are known without Punkt's tokenizer. Before the mark: characters no
-# word may start with ("(", '"', "-", ...), each its own token ("--" one), then a word of letters,
-# digits and "_" with single "." or "-" inside ("e.g", "x-ray"), which nothing in Punkt's word rules
-# splits, then maybe more periods: "word." is one token, "word..." two ("word", "..."). After the mark:
-# one punctuation character, or such characters and a word (maybe ending in "."), whose first token
-# is the first character, or the word.
+# Plain contexts, whose tokens are known without Punkt's tokenizer. Before the mark: characters no word may start
+# with ("(", '"', "-", ...), each its own token ("--" one), then a word of letters, digits and "_" with single "."
+# or "-" inside ("e.g", "x-ray"), which nothing in Punkt's word rules splits, then maybe more periods: "word." is
+# one token, "word..." two. After the mark: one punctuation character, or such characters and a word (maybe
+# ending in "."), whose first token is the first character, or the word.
 def _plain_regexes(rules):
     split = "[" + re.escape(rules.word_start_exclusions) + "]*"
     before, after = rf"{split}(\w+(?:[.-]\w+)*)(\.*)", rf"{split}\w+(?:[.-]\w+)*\.?"
