@@ -103,8 +103,15 @@ def official_depth(text, deepest):
     call; measured per site), and nothing shallower does, however deep our own caller's stack happens to be."""
     if _first_too_deep(text, deepest):
         raise RecursionError(f"nested deeper than {deepest}: the official call site overflows the stack here")
+    with _room_for(deepest):
+        yield
+
+
+@contextlib.contextmanager
+def _room_for(deepest):
+    """A recursion limit with room for `deepest` levels above our own frames, restored after."""
     old = sys.getrecursionlimit()
-    sys.setrecursionlimit(old + deepest + 100)  # room for our own frames above this call
+    sys.setrecursionlimit(old + deepest + 100)
     try:
         yield
     finally:
@@ -128,16 +135,13 @@ def _first_too_deep(text, deepest):
             depth -= 1
     else:
         return False
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(old + deepest + 100)
     try:
-        json.loads(text[:at])  # incomplete: it raises; where tells whether a syntax error comes first
+        with _room_for(deepest):
+            json.loads(text[:at])  # incomplete: it raises; where tells whether a syntax error comes first
     except json.JSONDecodeError as e:
         return e.pos >= at
     except RecursionError:
         return True
-    finally:
-        sys.setrecursionlimit(old)
     return True
 
 
