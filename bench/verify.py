@@ -122,6 +122,7 @@ def ifeval_and_ifbench():
 
     # Sentence counting side by side: the package's tokenize() (the reference) vs ours, on the strings that
     # are hard for Punkt, with our caches cleared before each so every decision is computed afresh.
+    import checkers.sentences as S  # noqa: E402
     import checkers.textstats as T  # noqa: E402
 
     print("number of sentences, package tokenize() vs our count (cold caches):")
@@ -130,12 +131,12 @@ def ifeval_and_ifbench():
                  "dashed abbreviations", "bracketed initials", "prose"]:
         s = hostile[name]
         t = time.perf_counter()
-        theirs = len(T._punkt().tokenizer.tokenize(s))
+        theirs = len(S._punkt().tokenizer.tokenize(s))
         t_theirs = time.perf_counter() - t
-        for cached in (T._punkt_spans, T._breaks_after, T._first_pass, T._features, T._second_pass):
+        for cached in (S._punkt_spans, S._context_breaks, S._breaks_after, S._first_pass, S._features, S._second_pass):
             cached.cache_clear()
         t = time.perf_counter()
-        ours = T.count_sentences(s)
+        ours = S.count_sentences(s)
         t_ours = time.perf_counter() - t
         assert ours == theirs, (name, ours, theirs)
         print(f"  {name:28s} {theirs:6d} sentences  {t_theirs * 1000:6.1f} ms vs {t_ours * 1000:5.1f} ms  "
@@ -171,10 +172,11 @@ def ifeval_and_ifbench():
     title, words = C.Constraint("format:title_case"), NLTKWordTokenizer()
     for name, s in hostile.items():
         t = time.perf_counter()
-        tokens = (w for sentence in T._punkt().tokenizer.tokenize(s) for w in words.tokenize(sentence))
+        tokens = (w for sentence in S._punkt().tokenizer.tokenize(s) for w in words.tokenize(sentence))
         theirs = bool(s.strip()) and not any(w[0].islower() and (w[1:].isupper() or w[1:].islower()) for w in tokens)
         t_theirs = time.perf_counter() - t
-        for cached in (X._piece_tokens, T._punkt_spans, T._breaks_after, T._first_pass, T._features, T._second_pass):
+        for cached in (X._piece_tokens, S._punkt_spans, S._context_breaks, S._breaks_after, S._first_pass,
+                       S._features, S._second_pass):
             cached.cache_clear()
         t = time.perf_counter()
         ours = title.check(s)
@@ -208,7 +210,8 @@ hostile_mb = {"empty": "", "one run, no . ! ?": "a" * MB, "20 KB lines": ("word 
               "CRLF prose": "One line here.\r\n" * (MB // 16), "Chinese": "中文繁體字測試。" * (MB // 8),
               "XML attributes": "<a b='1' c='2' " * (MB // 16), "bullets": "- a\n* b\n" * (MB // 8),
               "headings": "# a\n## b\n" * (MB // 9), "quotes": '"a" “b” ' * (MB // 8), "dots": "." * MB,
-              "blank lines": "\n\n" * (MB // 2)}
+              "blank lines": "\n\n" * (MB // 2), "marks, no word-space-word": ("Wait... what?! Really!? " * MB)[:MB],
+              "marks, then a period": ("Why?. " * MB)[:MB], "exclamation marks": "!" * MB}
 per_key = {}
 for item in json.load(open(os.path.join(mdir, "test.json"))):
     for c in item["constraints"]:

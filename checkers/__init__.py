@@ -2,7 +2,8 @@
 
     ifeval.py         IFEval's 25 verifiers and its loose variants
     ifbench.py        IFBench's 58 (with ifbench_tasks.py, ifbench_text.py: how IFBench cuts text)
-    textstats.py      linear-time text measures (sentences, words, bullets, language) both use
+    textstats.py      linear-time text measures (words, bullets, titles, language) they share
+    sentences.py      Punkt sentences (NLTK's English model) in linear time
     wording.py        the sentences that ask for each constraint, and kwargs samplers for synthetic data
     muldimif.py       MulDimIF's 12 check classes (muldimif_*.py), dispatched on a [first, second, text] triple
 

@@ -4,7 +4,7 @@
 
 Sentences. The IFBench checker that scored ../shared/ifbench splits sentences with IFEval's
 `instructions_util.split_into_sentences`, a chain of regex rewrites, not with Punkt (IFEval's own
-`number_sentences` uses Punkt: textstats.split_sentences). The two differ on quotes: the regex
+`number_sentences` uses Punkt: sentences.split_sentences). The two differ on quotes: the regex
 splitter moves a closing quote inside the stop ('ends."' becomes 'ends".'), so a quoted sentence still
 ends in '.', '?' or '!'. The 294 reference responses tell them apart once: key 154's
 `ratio:sentence_balance`, loose, which only the regex splitter fails like the official run.
@@ -17,7 +17,7 @@ import functools
 import itertools
 import re
 
-import checkers.textstats as T
+import checkers.sentences as S
 
 
 class MissingData(RuntimeError):
@@ -96,7 +96,7 @@ def word_tokens(text, keep=None, width=PIECE):
     """word_tokenize's tokens, as needed: sentence by sentence, and a sentence longer than `width` piece
     by piece (see _pieces); only the pieces p with keep(p), if given. The tokenizer is the slow part
     (~3 s per MB), so a check that stops at a token stops tokenizing there."""
-    for s in T.split_sentences(text):
+    for s in S.split_sentences(text):
         for before, piece, after in _pieces(s, width):
             if keep is None or keep(piece):
                 yield from _piece_tokens(before, piece, after)
@@ -176,7 +176,7 @@ def _until_space(text, i):
 def end_tokens(text, k=2, width=PIECE):
     """(first k tokens, last k tokens) of word_tokenize(text), tokenizing only the pieces (see _pieces)
     at either end that hold them."""
-    sentences = T.split_sentences(text)
+    sentences = S.split_sentences(text)
     head = list(itertools.islice((w for s in sentences for p in _pieces(s, width) for w in _piece_tokens(*p)), k))
     tail = []
     for p in (p for s in reversed(sentences) for p in reversed(list(_pieces(s, width)))):

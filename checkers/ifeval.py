@@ -14,8 +14,9 @@ the official regex on random strings.
 import json
 import re
 
-from checkers.textstats import (capital_words, count_bullets, count_highlights, count_placeholders,
-                                count_sentences, count_words, detect_language, has_title)
+from checkers.sentences import count_sentences
+from checkers.textstats import (capital_words, count_bullets, count_highlights, count_placeholders, count_words,
+                                detect_language, has_title)
 
 
 def _compare(count, relation, n):

@@ -9,7 +9,7 @@ import re
 import string
 
 from checkers.muldimif_keywords import content_keywords  # noqa: F401 - the dispatcher finds it here
-from checkers.textstats import iter_sentences, split_sentences
+from checkers.sentences import iter_sentences, split_sentences
 
 # ---- Content_Punctuation -----------------------------------------------------------------------------------
 _MARKS = {"period": ".", "question mark": "?", "exclamation mark": "!", "semicolon": ";"}  # order matters
