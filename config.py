@@ -72,6 +72,10 @@ class Config:
     topup: bool = field(default=True, metadata={
         "help": "the released top-up: when candidates < k * B, ceil((k * B - candidates) / B) more samples per prompt, "
                 "trained as originals, and a replay budget of (k - that) * B (replay.py)"})
+    replay_baseline: Literal["shared", "originals"] = field(default="shared", metadata={
+        "help": "hir with group advantages: shared = originals and replays normalized together (the release) | "
+                "originals = an ablation: originals' advantages from the originals alone, as in plain GRPO (an "
+                "all-fail group's failures get 0, not a push down), replays keep the shared group's (docs/testbed.md)"})
     adv: Literal["grpo", "drgrpo", "reinforce_pp"] = field(default="grpo", metadata={
         "help": "advantages: grpo (std-normalized) | drgrpo (centered) | reinforce_pp"})
     kl_in_reward: float = field(default=0.0, metadata={
@@ -262,6 +266,9 @@ def validate(cfg):
         raise SystemExit(f"bad config value --n {cfg.n}: group advantages need at least 2 samples per prompt (a "
                          "group of one has advantage 0, so nothing is learned); use --n 2 or more, "
                          "or --adv reinforce_pp")
+    if cfg.replay_baseline != "shared" and (cfg.method != "hir" or cfg.adv == "reinforce_pp"):
+        raise SystemExit(f"bad config value --replay_baseline {cfg.replay_baseline}: only --method hir with group "
+                         f"advantages (--adv grpo or drgrpo) has replays in a group's baseline")
     if cfg.method == "hir" and cfg.k_per_prompt > cfg.n:
         raise SystemExit(f"bad config value --k_per_prompt {cfg.k_per_prompt}: must be at most --n {cfg.n} (a budget "
                          "beyond the samples makes the top-up draw up to k more samples per prompt every step)")

@@ -40,6 +40,20 @@ def group_advantages(rewards, group_ids, scale="std", eps=1e-6):
     return torch.where(std > 0, centered / (std + eps), torch.zeros_like(centered))
 
 
+def originals_baseline_advantages(rewards, group_ids, is_replay, scale="std", eps=1e-6):
+    """An ablation (--replay_baseline originals): originals get group_advantages over the originals alone, as in
+    plain GRPO; replays keep those of the shared group (originals and replays). In the docstring's example the
+    advantages become y1 | q : +0.707, y2 | q : -0.707, y2 | q' : +0.577. Its point is an all-fail group: shared,
+    its k failures with r replays get -sqrt(r (k + r - 1) / (k (k + r))) each (-0.54 for k = 6, r = 2), a push down
+    that plain GRPO never gives; here they get 0. rewards, group_ids, is_replay (N,) -> (N,)."""
+    adv = group_advantages(rewards, group_ids, scale, eps)
+    originals = ~is_replay
+    if originals.any():
+        adv = adv.clone()
+        adv[originals] = group_advantages(rewards[originals], group_ids[originals], scale, eps)
+    return adv
+
+
 def reinforce_pp_advantages(rewards, mask, kl=None, kl_coef=0.0, sum_all=lambda x: x, eps=1e-8):
     """REINFORCE++ as released (OpenRLHF's, which the HiR script uses): every token gets the reward
     -kl_coef * kl_t, the last real token also the outcome reward; returns are summed to the end

@@ -130,12 +130,15 @@ def verify_rows(rollout, instructions):
     return [verify(instructions[int(g)], text) for g, text in zip(rollout.group_ids, rollout.texts)]
 
 
-def advantages(cfg, rewards, batch, kl=None):
+def advantages(cfg, rewards, batch, kl=None, is_replay=None):
     """(N,) group-relative advantages, or (N, T) token advantages for REINFORCE++ (whitened over all ranks)."""
     if cfg.adv == "reinforce_pp":
         return hir.reinforce_pp_advantages(rewards, batch.response_mask, kl, cfg.kl_in_reward,
                                            sum_all=distributed.sum_all)
-    return hir.group_advantages(rewards, batch.group_ids, "std" if cfg.adv == "grpo" else "none")
+    scale = "std" if cfg.adv == "grpo" else "none"
+    if cfg.replay_baseline == "originals" and is_replay is not None:
+        return hir.originals_baseline_advantages(rewards, batch.group_ids, is_replay, scale)
+    return hir.group_advantages(rewards, batch.group_ids, scale)
 
 
 def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_replay=None):
@@ -253,7 +256,7 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     is_replay = torch.arange(len(batch.texts), device=device) >= len(verdicts)                     # (N,)
     t3 = time.perf_counter()
     kl = old_logp - ref_logp if ref_logp is not None else None  # k1 per sampled token, for KL in the reward
-    adv = advantages(cfg, rewards, batch, kl)                                                       # 5. update
+    adv = advantages(cfg, rewards, batch, kl, is_replay)                                            # 5. update
     learned = update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_replay)
     refresh_sampler(sampler, policy)
     t4 = time.perf_counter()

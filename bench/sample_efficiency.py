@@ -38,9 +38,11 @@ sys.path.insert(0, HERE)
 REGIMES = {"easy": 0.7, "hard": 0.4}  # the writer's obey probability p of each regime's warm start
 RPP = ["--adv", "reinforce_pp", "--kl_in_reward", "0.001", "--mini_batches", "2"]  # the release's estimator
 ARMS = {"grpo": ["--method", "grpo"], "grpo_cla": ["--method", "grpo_cla"], "hir": ["--method", "hir"],
-        "hir_rpp": ["--method", "hir", *RPP], "grpo_rpp": ["--method", "grpo", *RPP]}
+        "hir_rpp": ["--method", "hir", *RPP], "grpo_rpp": ["--method", "grpo", *RPP],
+        # the ablation: replays out of the originals' baseline (an all-fail group's failures get 0, as in GRPO)
+        "hir_obase": ["--method", "hir", "--replay_baseline", "originals"]}
 LR = {arm: 3e-3 for arm in ARMS}  # used only when no sweep.json exists
-SWEEP_LRS = [1e-3, 3e-3, 1e-2]
+SWEEP_LRS = [1e-4, 3e-4, 1e-3]
 # One GPU, both methods in about 8 minutes (an estimate: never run, no device was lent): 30 steps of 8 prompts at
 # 256 new tokens, held-out ILA on 625 instructions at steps 15 and 30. lr 1e-5 is 5x train.py's default because
 # 20 CPU steps at 2e-6 moved nothing measurable; it is uncalibrated (docs/gpu.md).
@@ -54,9 +56,10 @@ PRESETS = {"smollm2-gpu": dict(model="smollm2", arms=["hir", "grpo"], seeds=[0],
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--regimes", nargs="+", default=list(REGIMES), help="easy hard (or model with --model)")
-    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--arms", nargs="+", default=[a for a in ARMS if a != "hir_obase"], choices=list(ARMS),
+                    help="the study's five by default; add hir_obase for the ablation (docs/testbed.md)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--eval_every", type=int, default=10)
     ap.add_argument("--eval_size", type=int, default=625)
     ap.add_argument("--lr", nargs="*", default=[], metavar="ARM=LR", help="override an arm's lr")
@@ -103,9 +106,11 @@ def run_flags(args, regime, arm, seed, lr, out):
 
 
 def _train(job):
-    """One training run in a worker process, its output in OUT/log.txt (a finished run is reused)."""
+    """One training run in a worker process, its output in OUT.log (a finished run with the same flags is reused;
+    one with other flags, an lr from a newer sweep say, is trained again)."""
     flags, out = job
-    if os.path.exists(os.path.join(out, "done.json")):
+    done = os.path.join(out, "done.json")
+    if os.path.exists(done) and json.load(open(done))["flags"] == flags:
         return out
     import torch
     torch.set_num_threads(1)
@@ -318,9 +323,18 @@ def sweep(args):
         evals = [json.loads(x)["heldout_ila"] for x in open(os.path.join(out, "metrics.jsonl")) if "heldout_ila" in x]
         score.setdefault(regime, {}).setdefault(arm, {}).setdefault(f"{lr:g}", []).append(sum(evals[-2:]) / 2)
     mean = {r: {a: {lr: sum(v) / len(v) for lr, v in by.items()} for a, by in arms.items()} for r, arms in score.items()}
+    path = os.path.join(args.out, "sweep.json")
+    old = json.load(open(path)) if os.path.exists(path) else {}
+    if old.get("seeds") == args.seeds and old.get("steps") == args.steps:  # a later sweep adds arms and lrs
+        for r, arms in old["score"].items():
+            for a, by in arms.items():
+                mean.setdefault(r, {}).setdefault(a, {})
+                mean[r][a] = dict(sorted({**by, **mean[r][a]}.items(), key=lambda kv: float(kv[0])))
+        args.lrs = sorted(set(old["lrs"]) | set(args.lrs))
     best = {r: {a: float(max(by, key=by.get)) for a, by in arms.items()} for r, arms in mean.items()}
     result = {"seeds": args.seeds, "steps": args.steps, "lrs": args.lrs, "score": mean, "best": best}
-    json.dump(result, open(os.path.join(args.out, "sweep.json"), "w"), indent=1)
+    json.dump(result, open(path + ".tmp", "w"), indent=1)
+    os.replace(path + ".tmp", path)
     for r, arms in mean.items():
         print(f"== sweep {r} (mean held-out ILA of the last two evaluations, {len(args.seeds)} seeds)")
         for a, by in arms.items():

@@ -34,6 +34,38 @@ def test_group_advantages_match_naive(scale, seed):
     assert (got[groups == groups[0]] == 0).all() and got[-1] == 0
 
 
+@pytest.mark.parametrize("scale", ["std", "none"])
+@pytest.mark.parametrize("seed", range(3))
+def test_originals_baseline_matches_naive(scale, seed):
+    g = torch.Generator().manual_seed(seed)
+    groups = torch.randint(0, 5, (30,), generator=g) * 3
+    rewards = (torch.rand(30, generator=g) > 0.6).double()
+    is_replay = torch.rand(30, generator=g) > 0.7
+    rewards[is_replay] = 1.0                                  # replays succeed
+    rewards[(groups == groups[0]) & ~is_replay] = 0.0         # one group whose originals all fail
+    got = H.originals_baseline_advantages(rewards, groups, is_replay, scale)
+    shared = naive_group_advantages(rewards.tolist(), groups.tolist(), scale)
+    keep = [i for i in range(30) if not is_replay[i]]
+    alone = naive_group_advantages([rewards[i].item() for i in keep], [groups[i].item() for i in keep], scale)
+    ref = list(shared)
+    for i, a in zip(keep, alone):
+        ref[i] = a
+    assert torch.allclose(got, torch.tensor(ref, dtype=torch.float64), atol=1e-12)
+    fails = (groups == groups[0]) & ~is_replay
+    assert (got[fails] == 0).all()                             # plain GRPO's 0 for an all-fail group ...
+    if (is_replay & (groups == groups[0])).any():
+        assert (H.group_advantages(rewards, groups, scale)[fails] < 0).all()  # ... where shared pushes down
+
+
+def test_originals_baseline_on_the_worked_example():
+    rewards, groups = torch.tensor([1.0, 0.0, 1.0]), torch.tensor([0, 0, 0])  # y1|q, y2|q, y2|q'
+    adv = H.originals_baseline_advantages(rewards, groups, torch.tensor([False, False, True]))
+    assert adv.tolist() == pytest.approx([0.7071, -0.7071, 0.5774], abs=1e-3)
+    k, r = 6, 2  # an all-fail group, shared: the docstring's -sqrt(r (k + r - 1) / (k (k + r)))
+    shared = H.group_advantages(torch.tensor([0.0] * k + [1.0] * r), torch.zeros(k + r, dtype=torch.long))
+    assert shared[0].item() == pytest.approx(-math.sqrt(r * (k + r - 1) / (k * (k + r))), abs=1e-5)
+
+
 @pytest.mark.parametrize("kl_coef", [0.0, 0.1])
 def test_reinforce_pp_matches_a_token_loop(kl_coef):
     """Per-token rewards (-kl_coef * kl, plus the outcome on the last real token), returns to the end,

@@ -144,9 +144,9 @@ def crafted_step(monkeypatch, toy, *flags, step=STEP, ref=None, real_update=Fals
         seen.setdefault("rollout", out)
         return out
 
-    def advantages(cfg, rewards, batch, kl=None):
+    def advantages(cfg, rewards, batch, kl=None, is_replay=None):
         seen["rewards"], seen["group_ids"] = rewards.clone(), batch.group_ids.clone()
-        return real_adv(cfg, rewards, batch, kl)
+        return real_adv(cfg, rewards, batch, kl, is_replay)
 
     def rewrite(pool, instructions, verdicts, rows, *a, **k):
         seen["rewrites"].append((pool, list(rows)))
@@ -216,6 +216,24 @@ def test_replays_succeed_join_their_group_and_share_its_advantages(monkeypatch, 
         assert torch.equal(batch.response_ids[B + j], seen["rollout"].response_ids[src])
         assert torch.equal(seen["old_logp"][B + j], seen["old_logp"][src])     # pi_old(y | q), copied
         assert batch.texts[B + j] == CRAFTED[src // 6][1][src % 6]
+
+
+def test_the_originals_baseline_ablation_keeps_replays_out_of_the_originals_advantages(monkeypatch, toy):
+    cfg, _, seen, stats = crafted_step(monkeypatch, toy, "--replay_baseline", "originals")
+    B, (_, sources) = 12, seen["rewrites"][0]
+    rewards = torch.tensor([float(ila(v)) for v in crafted_verdicts()] + [1.0] * len(sources), dtype=torch.float64)
+    groups = torch.tensor([b // 6 for b in range(B)] + [s // 6 for s in sources])
+    originals = H.group_advantages(rewards[:B], groups[:B])                    # as plain GRPO on the originals
+    shared = H.group_advantages(rewards, groups)                                # the release's, for the replays
+    assert torch.allclose(seen["adv"][:B].double(), originals, atol=1e-6)
+    assert torch.allclose(seen["adv"][B:].double(), shared[B:], atol=1e-6)
+    assert not torch.allclose(seen["adv"][:B].double(), shared[:B], atol=1e-3)  # the flag changed something
+
+
+def test_the_originals_baseline_needs_hir_and_group_advantages():
+    for flags in (["--method", "grpo"], ["--adv", "reinforce_pp"]):
+        with pytest.raises(SystemExit, match="--replay_baseline originals"):
+            C.parse_config(["--model", "toy", "--replay_baseline", "originals", *flags])
 
 
 def test_selection_uses_this_steps_lambda_and_real_token_entropy(monkeypatch, toy):

@@ -91,3 +91,48 @@ def test_diagnostics_average_first_and_last_steps_then_seeds(tmp_path):
     assert diag["first"]["orig_entropy"] == pytest.approx((5.5 + 6.5) / 2)  # steps 1..10, then the two seeds
     assert diag["last"]["orig_entropy"] == pytest.approx((15.5 + 16.5) / 2)
     assert "hir" in S.diagnostics_table(S.diagnostics({"hir": runs}))
+
+
+def fake_runs(monkeypatch, ila_of):
+    """run_all replaced: each job writes metrics whose held-out ILA is ila_of(flags), and done.json."""
+    trained = []
+
+    def run_all(args, jobs):
+        for flags, out in jobs:
+            if os.path.exists(os.path.join(out, "done.json")) and json.load(open(os.path.join(out, "done.json")))[
+                    "flags"] == flags:
+                continue
+            trained.append(out)
+            os.makedirs(out, exist_ok=True)
+            rows = [{"step": 10, "heldout_ila": ila_of(flags)}, {"step": 20, "heldout_ila": ila_of(flags)}]
+            open(os.path.join(out, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in rows))
+            json.dump({"flags": flags}, open(os.path.join(out, "done.json"), "w"))
+    monkeypatch.setattr(S, "run_all", run_all)
+    monkeypatch.setattr(S, "warm_start", lambda args, regime: ["--model", "toy"])
+    return trained
+
+
+def test_a_later_sweep_adds_arms_and_lrs_to_sweep_json(monkeypatch, tmp_path):
+    lr_of = lambda flags: float(flags[flags.index("--lr") + 1])  # noqa: E731
+    fake_runs(monkeypatch, lambda flags: 1 - abs(math.log10(lr_of(flags)) + 4))  # best at 1e-4
+    S.sweep(S.parse(["--sweep", "--regimes", "easy", "--arms", "hir", "grpo", "--lrs", "1e-4", "1e-3",
+                     "--out", str(tmp_path)]))
+    result = S.sweep(S.parse(["--sweep", "--regimes", "easy", "--arms", "hir", "hir_obase", "--lrs", "3e-5",
+                              "--out", str(tmp_path)]))
+    score = json.load(open(tmp_path / "sweep.json"))["score"]["easy"]
+    assert list(score["hir"]) == ["3e-05", "0.0001", "0.001"] and list(score["grpo"]) == ["0.0001", "0.001"]
+    assert list(score["hir_obase"]) == ["3e-05"] and result["lrs"] == [3e-5, 1e-4, 1e-3]
+    assert result["best"]["easy"] == {"hir": 1e-4, "grpo": 1e-4, "hir_obase": 3e-5}
+
+
+def test_a_finished_run_is_reused_only_with_the_same_flags(monkeypatch, tmp_path):
+    job = (["--model", "toy", "--lr", "1e-3"], str(tmp_path / "run"))
+    os.makedirs(job[1])
+    json.dump({"flags": ["--model", "toy", "--lr", "3e-3"]}, open(os.path.join(job[1], "done.json"), "w"))
+    ran = []
+    monkeypatch.setitem(sys.modules, "train", type(sys)("train"))
+    sys.modules["train"].main = lambda flags: ran.append(flags)
+    S._train(job)  # other flags (a newer sweep's lr): trained again
+    assert ran == [job[0]] and json.load(open(os.path.join(job[1], "done.json")))["flags"] == job[0]
+    S._train(job)  # the same flags: reused
+    assert len(ran) == 1
