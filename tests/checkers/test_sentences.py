@@ -147,15 +147,25 @@ def test_marks_after_something_other_than_a_word_are_no_cut():
             assert S.split_sentences(t, piece_size=size) == _punkt_sents(t), (t, size)
 
 
-MARKY_WORDS = ["what", "Really", "x", "Mr", "e.g", "3", "I", "the", "Aron", "é", "_"]
-MARKY_MARKS = ["?", "!", "?!", "!?", "??", "!!!", ".", "...", ".?", "?.", ")", '"', "'", ".)", "?)", '!"', ""]
+def test_text_is_cut_after_periods_whose_decision_is_known():
+    # "Why?. " x 200: no word-space-word gap either; a cut after "word." carries Punkt's verdict on that period
+    t = "Why?. " * 200 + "Dr. Smith met Mr. Jones in the U.S. today. He left at 3. Business is J. Bach's. " * 20
+    pieces = S._sentence_pieces(t, 20)
+    assert len(pieces) > 100 and any(joined for _, _, joined in pieces) and not all(j for _, _, j in pieces[1:])
+    for size in (1, 7, 20, 300):
+        assert S.count_sentences(t, piece_size=size) == _punkt_count(t), size
+        assert list(S.iter_sentences(t, piece_size=size)) == _punkt_sents(t), size
+
+
+MARKY_WORDS = ["what", "Really", "x", "Mr", "e.g", "3", "I", "the", "Aron", "é", "_", "Dr", "J", "U.S", "However"]
+MARKY_MARKS = ["?", "!", "?!", "!?", "??", "!!!", ".", ".", ".", "...", ".?", "?.", ")", '"', "'", ".)", "?)", '!"', ""]
 
 
 @settings(max_examples=600, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(MARKY_WORDS), st.sampled_from(MARKY_MARKS),
                           st.sampled_from([" ", " ", "\n", "  ", "\t", "\r\n", "", "\u00a0"])), max_size=40),
        st.integers(1, 30))
-def test_cuts_after_question_and_exclamation_marks_equal_punkt_on_the_whole_text(atoms, piece_size):
+def test_cuts_after_marks_and_periods_equal_punkt_on_the_whole_text(atoms, piece_size):
     t = "".join(w + m + s for w, m, s in atoms)
     assert S.count_sentences(t, piece_size=piece_size) == _punkt_count(t), repr(t)
     assert S.split_sentences(t, piece_size=piece_size) == _punkt_sents(t), repr(t)
