@@ -40,7 +40,8 @@ RPP = ["--adv", "reinforce_pp", "--kl_in_reward", "0.001", "--mini_batches", "2"
 ARMS = {"grpo": ["--method", "grpo"], "grpo_cla": ["--method", "grpo_cla"], "hir": ["--method", "hir"],
         "hir_rpp": ["--method", "hir", *RPP], "grpo_rpp": ["--method", "grpo", *RPP],
         # the ablation: replays out of the originals' baseline (an all-fail group's failures get 0, as in GRPO)
-        "hir_obase": ["--method", "hir", "--replay_baseline", "originals"]}
+        "hir_obase": ["--method", "hir", "--replay_baseline", "originals"],
+        "grpo_n6": ["--method", "grpo", "--n", "6"]}  # a control: binary GRPO with HiR's 6 samples per prompt
 LR = {arm: 3e-3 for arm in ARMS}  # used only when no sweep.json exists
 SWEEP_LRS = [1e-4, 3e-4, 1e-3]
 # One GPU, both methods in about 8 minutes (an estimate: never run, no device was lent): 30 steps of 8 prompts at
@@ -56,8 +57,9 @@ PRESETS = {"smollm2-gpu": dict(model="smollm2", arms=["hir", "grpo"], seeds=[0],
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--regimes", nargs="+", default=list(REGIMES), help="easy hard (or model with --model)")
-    ap.add_argument("--arms", nargs="+", default=[a for a in ARMS if a != "hir_obase"], choices=list(ARMS),
-                    help="the study's five by default; add hir_obase for the ablation (docs/testbed.md)")
+    ap.add_argument("--arms", nargs="+", default=[a for a in ARMS if a not in ("hir_obase", "grpo_n6")],
+                    choices=list(ARMS), help="the study's five by default; hir_obase and grpo_n6: the ablation and "
+                                             "its control (docs/testbed.md)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--eval_every", type=int, default=10)
@@ -343,7 +345,11 @@ def sweep(args):
 
 
 def study(args):
-    summary, texts = {"regimes": {}, "steps": args.steps, "eval_size": args.eval_size}, []
+    path = os.path.join(args.out, "summary.json")
+    old = json.load(open(path)) if os.path.exists(path) else {}
+    same = old.get("steps") == args.steps and old.get("eval_size") == args.eval_size
+    # a study of some regimes (the ablation's arms on the easy one, say) keeps the other regimes' entries
+    summary = {"regimes": dict(old["regimes"]) if same else {}, "steps": args.steps, "eval_size": args.eval_size}
     for regime in args.regimes:
         lrs = lrs_for(args, regime)
         start = start_point(args, regime)
@@ -353,11 +359,12 @@ def study(args):
         entry = summarize(curves, start, args.seeds)
         entry["lr"] = lrs
         entry["diagnostics"] = diagnostics({arm: [outs[(arm, s)] for s in args.seeds] for arm in args.arms})
-        summary["regimes"][regime] = entry
-        texts.append(table(regime, entry, lrs) + "\n" + diagnostics_table(entry["diagnostics"]))
-        print(texts[-1], flush=True)
+        summary["regimes"][regime] = json.loads(json.dumps(entry))  # as a later study reads it back
+        print(table(regime, entry, lrs) + "\n" + diagnostics_table(entry["diagnostics"]), flush=True)
         plot(regime, entry, os.path.join(args.out, f"curves_{regime}.png"))
-    json.dump(summary, open(os.path.join(args.out, "summary.json"), "w"), indent=1)
+    texts = [table(r, e, e["lr"]) + "\n" + diagnostics_table(e["diagnostics"]) for r, e in summary["regimes"].items()]
+    json.dump(summary, open(path + ".tmp", "w"), indent=1)
+    os.replace(path + ".tmp", path)
     open(os.path.join(args.out, "table.txt"), "w").write("\n\n".join(texts) + "\n")
     if args.results:
         for name in ["summary.json", "table.txt"] + [f"curves_{r}.png" for r in args.regimes]:

@@ -136,3 +136,30 @@ def test_a_finished_run_is_reused_only_with_the_same_flags(monkeypatch, tmp_path
     assert ran == [job[0]] and json.load(open(os.path.join(job[1], "done.json")))["flags"] == job[0]
     S._train(job)  # the same flags: reused
     assert len(ran) == 1
+
+
+def test_a_study_of_one_regime_keeps_the_other_regimes_entries(monkeypatch, tmp_path):
+    def ila_of(flags):  # hir learns more than grpo; the regime is in the run's path
+        return 0.3 if "hir" in flags else 0.2
+
+    def run_all(args, jobs):
+        for flags, out in jobs:
+            os.makedirs(out, exist_ok=True)
+            rows = [{"step": s, "generated": 48 * s, "heldout_ila": ila_of(flags) * s / 4, "heldout_cla": 0.6}
+                    for s in range(1, 5)]
+            open(os.path.join(out, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(S, "run_all", run_all)
+    monkeypatch.setattr(S, "warm_start", lambda args, regime: ["--model", "toy"])
+    monkeypatch.setattr(S, "start_point", lambda args, regime: {"heldout_ila": 0.0, "heldout_cla": 0.5})
+    monkeypatch.setattr(S, "plot", lambda *a: None)
+    S.study(S.parse(["--out", str(tmp_path), "--regimes", "easy", "hard", "--arms", "grpo", "hir", "--seeds", "0",
+                     "1", "--lr", "grpo=1e-3", "hir=1e-3"]))
+    S.study(S.parse(["--out", str(tmp_path), "--regimes", "easy", "--arms", "grpo", "hir", "hir_obase", "--seeds",
+                     "0", "1", "--lr", "grpo=1e-3", "hir=1e-3", "hir_obase=1e-3"]))
+    summary = json.load(open(tmp_path / "summary.json"))
+    assert set(summary["regimes"]) == {"easy", "hard"}
+    assert set(summary["regimes"]["easy"]["final"]) == {"grpo", "hir", "hir_obase"}
+    assert set(summary["regimes"]["hard"]["final"]) == {"grpo", "hir"}
+    assert summary["regimes"]["hard"]["final"]["hir"]["heldout_ila_mean"] == pytest.approx(0.3)
+    text = (tmp_path / "table.txt").read_text()
+    assert "== regime easy" in text and "== regime hard" in text and "hir_obase" in text
