@@ -35,6 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
+from smollm2_cpu import IDS as SMOL_IDS  # noqa: E402 - the SmolLM2 signal's constraint ids
+
 REGIMES = {"easy": 0.7, "hard": 0.4}  # the writer's obey probability p of each regime's warm start
 RPP = ["--adv", "reinforce_pp", "--kl_in_reward", "0.001", "--mini_batches", "2"]  # the release's estimator
 ARMS = {"grpo": ["--method", "grpo"], "grpo_cla": ["--method", "grpo_cla"], "hir": ["--method", "hir"],
@@ -44,14 +46,15 @@ ARMS = {"grpo": ["--method", "grpo"], "grpo_cla": ["--method", "grpo_cla"], "hir
         "grpo_n6": ["--method", "grpo", "--n", "6"]}  # a control: binary GRPO with HiR's 6 samples per prompt
 LR = {arm: 3e-3 for arm in ARMS}  # used only when no sweep.json exists
 SWEEP_LRS = [1e-4, 3e-4, 1e-3]
-# One GPU, both methods in about 8 minutes (an estimate: never run, no device was lent): 30 steps of 8 prompts at
-# 256 new tokens, held-out ILA on 625 instructions at steps 15 and 30. lr 1e-5 is 5x train.py's default because
-# 20 CPU steps at 2e-6 moved nothing measurable; it is uncalibrated (docs/gpu.md).
-PRESETS = {"smollm2-gpu": dict(model="smollm2", arms=["hir", "grpo"], seeds=[0], steps=30, eval_every=15,
+# One GPU, both methods in well under 8 minutes (an estimate: never run, no device was lent). Sized from the CPU
+# signal (bench/smollm2_cpu.py, docs/testbed.md): its lr 2e-5, its 7 ids, 2-3 constraints, 64 new tokens, 30 steps,
+# with 4x its batch (8 prompts) and held-out ILA on 625 instructions at steps 10, 20 and 30.
+PRESETS = {"smollm2-gpu": dict(model="smollm2", arms=["hir", "grpo"], seeds=[0], steps=30, eval_every=10,
                                regimes=["model"], out="runs/sample_efficiency_smollm2", jobs=1,
-                               lr=["hir=1e-5", "grpo=1e-5"],
-                               extra=["--engine", "fast", "--max_new_tokens", "256", "--min_constraints", "5",
-                                      "--max_constraints", "7", "--eval_temperature", "0.6"])}
+                               lr=["hir=2e-5", "grpo=2e-5"],
+                               extra=["--engine", "fast", "--max_new_tokens", "64", "--constraint_ids", SMOL_IDS,
+                                      "--min_constraints", "2", "--max_constraints", "3", "--prompts_per_step", "8",
+                                      "--eval_temperature", "0.6"])}
 
 
 def parse(argv=None):
@@ -324,7 +327,8 @@ def sweep(args):
     for (regime, arm, lr, seed), out in where.items():
         evals = [json.loads(x)["heldout_ila"] for x in open(os.path.join(out, "metrics.jsonl")) if "heldout_ila" in x]
         score.setdefault(regime, {}).setdefault(arm, {}).setdefault(f"{lr:g}", []).append(sum(evals[-2:]) / 2)
-    mean = {r: {a: {lr: sum(v) / len(v) for lr, v in by.items()} for a, by in arms.items()} for r, arms in score.items()}
+    mean = {r: {a: {lr: sum(v) / len(v) for lr, v in by.items()} for a, by in arms.items()}
+            for r, arms in score.items()}
     path = os.path.join(args.out, "sweep.json")
     old = json.load(open(path)) if os.path.exists(path) else {}
     if old.get("seeds") == args.seeds and old.get("steps") == args.steps:  # a later sweep adds arms and lrs

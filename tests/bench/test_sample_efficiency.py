@@ -163,3 +163,14 @@ def test_a_study_of_one_regime_keeps_the_other_regimes_entries(monkeypatch, tmp_
     assert summary["regimes"]["hard"]["final"]["hir"]["heldout_ila_mean"] == pytest.approx(0.3)
     text = (tmp_path / "table.txt").read_text()
     assert "== regime easy" in text and "== regime hard" in text and "hir_obase" in text
+
+
+def test_the_gpu_preset_is_the_cpu_signal_at_four_times_its_batch(tmp_path):
+    import config as C
+    args = S.parse(["--preset", "smollm2-gpu", "--out", str(tmp_path)])
+    assert args.arms == ["hir", "grpo"] and args.steps == 30 and args.regimes == ["model"]
+    lrs = S.lrs_for(args, "model")
+    cfg = C.parse_config(S.run_flags(args, "model", "hir", 0, lrs["hir"], str(tmp_path / "run")) + ["--device", "cpu"])
+    assert cfg.model == "smollm2" and cfg.lr == pytest.approx(2e-5) and cfg.max_new_tokens == 64
+    assert cfg.prompts_per_step == 8 and cfg.eval_size == 625 and cfg.eval_every == 10
+    assert C.constraint_ids(cfg) == S.SMOL_IDS.split(",") and (cfg.min_constraints, cfg.max_constraints) == (2, 3)
