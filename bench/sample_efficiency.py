@@ -331,14 +331,17 @@ def sweep(args):
             for r, arms in score.items()}
     path = os.path.join(args.out, "sweep.json")
     old = json.load(open(path)) if os.path.exists(path) else {}
-    if old.get("seeds") == args.seeds and old.get("steps") == args.steps:  # a later sweep adds arms and lrs
+    if old and [old.get(k) for k in ("seeds", "steps", "eval_size")] != [args.seeds, args.steps, args.eval_size]:
+        print(f"{path}: swept with other seeds, steps or held-out size; replaced, not merged", file=sys.stderr)
+    elif old:  # a later sweep adds arms and lrs
         for r, arms in old["score"].items():
             for a, by in arms.items():
                 mean.setdefault(r, {}).setdefault(a, {})
                 mean[r][a] = dict(sorted({**by, **mean[r][a]}.items(), key=lambda kv: float(kv[0])))
         args.lrs = sorted(set(old["lrs"]) | set(args.lrs))
     best = {r: {a: float(max(by, key=by.get)) for a, by in arms.items()} for r, arms in mean.items()}
-    result = {"seeds": args.seeds, "steps": args.steps, "lrs": args.lrs, "score": mean, "best": best}
+    result = {"seeds": args.seeds, "steps": args.steps, "eval_size": args.eval_size, "lrs": args.lrs, "score": mean,
+              "best": best}
     json.dump(result, open(path + ".tmp", "w"), indent=1)
     os.replace(path + ".tmp", path)
     for r, arms in mean.items():
@@ -352,8 +355,10 @@ def study(args):
     path = os.path.join(args.out, "summary.json")
     old = json.load(open(path)) if os.path.exists(path) else {}
     same = old.get("steps") == args.steps and old.get("eval_size") == args.eval_size
-    # a study of some regimes (the ablation's arms on the easy one, say) keeps the other regimes' entries
-    summary = {"regimes": dict(old["regimes"]) if same else {}, "steps": args.steps, "eval_size": args.eval_size}
+    # a study of some regimes (the ablation's arms on the easy one, say) keeps the other regimes' entries, if they
+    # ran with the same steps, held-out size and seeds; a regime studied again is replaced whole (its arms: these)
+    kept = {r: e for r, e in old.get("regimes", {}).items() if same and e.get("seeds") == args.seeds}
+    summary = {"regimes": kept, "steps": args.steps, "eval_size": args.eval_size}
     for regime in args.regimes:
         lrs = lrs_for(args, regime)
         start = start_point(args, regime)

@@ -227,6 +227,17 @@ print(f"slowest MulDimIF check on a hostile 1 MB string, per key ({sum(map(len, 
       f"of {len(per_key)} keys x {len(hostile_mb)} strings):")
 for dt, key, name in sorted(worst, reverse=True)[:10]:
     print(f"  {dt * 1000:7.1f} ms  {key}  ({name})")
+# Punkt-bound: every punctuation constraint of test.json (the "each sentence" ones split the whole text) on 1 MB
+# strings where sentences.py finds few or no places to cut
+gapless = {name: hostile_mb[name] for name in ("marks, no word-space-word", "marks, then a period",
+                                               "exclamation marks")}
+gapless |= {"question marks": "?" * MB, "marks and no-break spaces": ("a?\u00a0" * MB)[:MB],
+            "x.?. ": ("x.?. " * MB)[:MB]}
+punctuation = {json.dumps(c): c for item in json.load(open(os.path.join(mdir, "test.json")))
+               for c in item["constraints"] if "Punctuation" in M.key_of(c)}
+print(f"slowest of the {len(punctuation)} punctuation constraints on 1 MB with few places to cut:")
+for name, s in gapless.items():
+    print(f"  {max(_timed(M.check, c, s) for c in punctuation.values()) * 1000:7.1f} ms  ({name})")
 print("sentences in a run without . ! ?, official regex findall([^.!?]*[.!?]) vs our count:")
 sentences = M.class_check("Length_Sentences")
 for kb in (5, 10, 20):  # doubling the size quadruples the regex's time: it rescans the rest from every start
