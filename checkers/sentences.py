@@ -29,7 +29,6 @@ def _punkt():
         # plain contexts (see _plain_regexes): the word before the mark, the next word, and both
         # with the mark in one regex whose groups are word, dots, punctuation after, next word
         **_plain_regexes(rules),
-        inner_candidate=re.compile(rf"[.?!](?={rules.non_word_char_class}|\s)"),  # a mark Punkt asks about
         LC=int(flags.LC), UC=int(flags.UC), MID_UC=int(flags.MID_UC), BEG_LC=int(flags.BEG_LC),
         # the types the second pass can tell apart; every other type reads as None (see _features)
         known_first={a for a, _ in params.collocations},
@@ -38,15 +37,13 @@ def _punkt():
 
 def count_sentences(text, stop_at=None, piece_size=2000):
     """Punkt sentence count (NLTK's English model). Punkt's decisions are local, so the text is counted in pieces
-    of about `piece_size` characters, cut only at spaces before a word (nothing moves across: no closing quote to
-    realign, no stray "!" to absorb) and after one of: a word ("fox jumped": no sentence ends there, so the one
-    across the cut is counted in both pieces); a spaced word and a run of ? and ! (" what?! Really": a token that
-    is "?" or "!" ends a sentence whatever follows, so none is across); a spaced word and a period (" Mr. Smith":
-    Punkt's verdict on that one period, from its context, says which). A check can stop once its answer is known
-    (`stop_at`), and repetitive text reuses the pieces it has counted."""
+    of about `piece_size` characters, cut at spaces before a word; each piece is read with the next token, so its
+    last mark is decided as on the whole text, and a sentence across a cut is counted in both pieces (see
+    _piece_spans). A check can stop once its answer is known (`stop_at`), and repetitive text reuses the pieces it
+    has counted."""
     total = 0
     for _, spans, joined in _piece_spans(text, piece_size):
-        total += len(spans) - joined  # the sentence across a cut after a word is counted in both pieces
+        total += len(spans) - joined  # the sentence across a cut is counted in both pieces
         if stop_at is not None and total >= stop_at:
             break  # every later piece adds at least 0, so the comparison is decided
     return total
@@ -73,59 +70,28 @@ def iter_sentences(text, piece_size=2000):
 
 
 def _piece_spans(text, size):
-    """Yield (offset, Punkt's sentence spans, joined) per piece (short pieces are cached)."""
-    for start, piece, joined in _sentence_pieces(text, size):  # a long piece (no cut found) is not worth caching
-        yield start, (_punkt_spans(piece) if len(piece) <= 4 * size else _punkt_spans.__wrapped__(piece)), joined
-
-
-_GAP = re.compile(r"(?<=[\w?!.])[ \t\n\r\x0b\x0c]+(?=\w)")  # maybe a safe cut: see count_sentences
-_WORD_CHAR = re.compile(r"\w")
-_NEXT_TOKEN = re.compile(r"\S+")
-
-
-def _sentence_pieces(text, size):
-    """(offset, piece, joined) pieces, cut at the first safe gap starting `size` or more characters in; joined:
-    the cut before the piece is inside a sentence (the one across it is counted in both pieces)."""
-    pieces, start, joined, pos = [], 0, False, size
+    """Yield (offset, Punkt's sentence spans, joined) per piece, cut at the first gap of ASCII spaces before a word
+    that starts `size` or more characters in. Each piece is read with the gap and the next token after it (all the
+    context its last mark can have, so Punkt decides it as on the whole text); spans from the gap on are dropped, and
+    joined says the next piece's first sentence continues this piece's last (no break at the gap)."""
+    start, joined, pos = 0, False, size
     while (m := _GAP.search(text, pos)) is not None:
-        pos, before = m.end(), text[m.start() - 1]
-        if before == ".":
-            cut = _across_period(text, m.start() - 1, start, m.end())  # None: not safe
-        else:
-            cut = None if before in "?!" and not _spaced_word_before(text, m.start() - 1, start) else before not in "?!"
-        if cut is not None:
-            pieces.append((start, text[start:m.start()], joined))
-            start, joined = m.end(), cut
-            pos = start + size
-    return pieces + [(start, text[start:], joined)]
+        cut = m.start() - start
+        spans = list(_spans_of(text[start:_NEXT_TOKEN.match(text, m.end()).end()], size))
+        keep = [(s, min(e, cut)) for s, e in spans if s < cut]
+        yield start, tuple(keep), joined
+        start, joined, pos = m.end(), any(e > cut for s, e in spans if s < cut), m.end() + size
+    yield start, _spans_of(text[start:], size), joined
 
 
-def _across_period(text, dot, start, next_start):
-    """After "word." and spaces, before a word: does the sentence go on across (None: the cut is not safe)? Safe
-    when the word follows an ASCII space (or starts the piece) and holds no mark Punkt asks about ("a?)b."), so
-    this period is the only candidate in reach and its context is the word, the spaces and the next token: the
-    decision is Punkt's on that context, and neither piece moves anything across."""
-    w = dot
-    while w > start and text[w - 1] not in _ASCII_SPACE:
-        w -= 1  # each word is walked once: the next search starts after it
-    word = text[w:dot]
-    if not word or word[-1] == "." or (w != start and w - 1 == 0) or _punkt().inner_candidate.search(word):
-        return None  # no word, a dot run, Punkt's quirk at offset 0 (see _candidates), a candidate inside
-    nxt = _NEXT_TOKEN.match(text, next_start).group()
-    return not _decide(word, ".", text[dot + 1:next_start] + nxt, nxt)
+def _spans_of(piece, size):
+    return _punkt_spans(piece) if len(piece) <= 4 * size else _punkt_spans.__wrapped__(piece)  # long: not cached
 
 
-def _spaced_word_before(text, i, start):
-    """Does text[:i + 1] end in a word and ? and ! marks, the word after an ASCII space or at the piece's start?
-    Not "x.?! Y", nor "a?\u00a0b? Y" (no space Punkt sees: the last "?" reaches back and the first is skipped).
-    Each run and word is walked once: the next search starts after them."""
-    while i > start and text[i] in "?!":
-        i -= 1
-    if not _WORD_CHAR.match(text, i):
-        return False
-    while i > start and _WORD_CHAR.match(text, i - 1):
-        i -= 1
-    return i == start or text[i - 1] in _ASCII_SPACE
+# A gap's right side is a word: a piece never starts with a closing quote to realign or a mark to absorb, and the
+# word before the next piece's first mark reaches back no further than the gap (Punkt looks back to an ASCII space).
+_GAP = re.compile(r"(?<=\S)[ \t\n\r\x0b\x0c]+(?=\w)")
+_NEXT_TOKEN = re.compile(r"\S+")
 
 
 @functools.lru_cache(maxsize=1024)  # repetitive text repeats its pieces (only short ones are kept)
@@ -211,12 +177,9 @@ def _first_token(after):
 def _mark_breaks(text, m, word_start, P):
     """Does a sentence end at this mark? Punkt tokenizes the context (the word before, the mark,
     what follows) and breaks if any token but the last ends a sentence."""
-    return _decide(text[word_start:m.start()], m.group(), m.group("after_tok"), m.group("next_tok"))
-
-
-def _decide(word, mark, after, nxt):
+    context = (text[word_start:m.start()], m.group(), m.group("after_tok"), m.group("next_tok"))
     # repetitive text ("Why?. " x 100,000) asks the same short contexts again; long ones are not kept
-    return (_context_breaks if len(word) + len(after) < 200 else _context_breaks.__wrapped__)(word, mark, after, nxt)
+    return (_context_breaks if len(context[0]) + len(context[2]) < 200 else _context_breaks.__wrapped__)(*context)
 
 
 @functools.lru_cache(maxsize=4096)

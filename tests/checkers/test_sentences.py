@@ -22,7 +22,7 @@ def _our_sents(t):  # one piece: the spans our pass forms, as text
 
 def test_sentence_pieces_do_not_change_the_count():
     long = " ".join(f"Sentence number {i} talks about Mr. Smith and the U.S. economy." for i in range(400))
-    assert len(S._sentence_pieces(long, 2000)) > 3
+    assert len(list(S._piece_spans(long, 2000))) > 3
     assert S.count_sentences(long) == _punkt_count(long) == 400
     assert S.split_sentences(long) == _punkt_sents(long)
     assert S.count_sentences(long, stop_at=5) >= 5
@@ -130,28 +130,40 @@ def test_dot_runs_are_the_runs_of_punkts_pattern_with_a_period(t):
 
 
 def test_text_without_a_space_between_words_is_still_cut_after_question_and_exclamation_marks():
-    # MulDimIF's hostile 1 MB: no word-space-word gap at all, so the old cut found none and Punkt ran on one piece
+    # MulDimIF's hostile 1 MB: no word-space-word gap at all; cutting only there once left Punkt one 1 MB piece
     t = "Wait... what?! Really!? " * 200
-    pieces = S._sentence_pieces(t, 50)
+    pieces = list(S._piece_spans(t, 50))
     assert len(pieces) > 50 and not any(joined for _, _, joined in pieces)  # no sentence across these cuts
+    assert _joined_as_punkt_says(t, 50)
     assert S.count_sentences(t, piece_size=50) == _punkt_count(t)
     assert list(S.iter_sentences(t, piece_size=50)) == _punkt_sents(t)
 
 
-def test_marks_after_something_other_than_a_word_are_no_cut():
-    # "x.?" and ")!" : the run does not follow a word; "? !" : the run that follows the space is marks
-    # "a?\u00a0b? c": Punkt sees no space before "b", so the second "?" reaches back and the first is skipped
+def _joined_as_punkt_says(t, size):
+    """Each piece's joined flag is True exactly when one of Punkt's whole-text sentences runs across its start."""
+    spans, pos = [], 0
+    for sentence in _punkt_sents(t):
+        start = t.index(sentence, pos)
+        spans.append((start, start + len(sentence)))
+        pos = start + len(sentence)
+    return all(joined == any(s < start < e for s, e in spans) for start, _, joined in S._piece_spans(t, size))
+
+
+def test_cuts_next_to_marks_whose_context_reaches_across_equal_punkt():
+    # "x.?", ")!", "? !" and "a?\u00a0b? c" (Punkt sees no space before "b", so the second "?" reaches back and the
+    # first is skipped): a piece's last mark is decided only with the next token read along
     for t in ["Hi x.? Yes. Ok", "(so)! Then no.", "Mr.?! Smith came.", 'He said "no"? And', "what? ! Really",
               "a?\u00a0B. c", "what?\u00a0what? what? "]:
         for size in range(1, len(t)):
             assert S.split_sentences(t, piece_size=size) == _punkt_sents(t), (t, size)
 
 
-def test_text_is_cut_after_periods_whose_decision_is_known():
+def test_text_is_cut_after_periods_with_punkts_decision_on_them():
     # "Why?. " x 200: no word-space-word gap either; a cut after "word." carries Punkt's verdict on that period
     t = "Why?. " * 200 + "Dr. Smith met Mr. Jones in the U.S. today. He left at 3. Business is J. Bach's. " * 20
-    pieces = S._sentence_pieces(t, 20)
+    pieces = list(S._piece_spans(t, 20))
     assert len(pieces) > 100 and any(joined for _, _, joined in pieces) and not all(j for _, _, j in pieces[1:])
+    assert _joined_as_punkt_says(t, 20)
     for size in (1, 7, 20, 300):
         assert S.count_sentences(t, piece_size=size) == _punkt_count(t), size
         assert list(S.iter_sentences(t, piece_size=size)) == _punkt_sents(t), size
