@@ -3,6 +3,7 @@
     python bench/testbed.py --out runs/testbed --p 0.7 --seed 0          # easy regime (time: docs/testbed.md)
     python bench/testbed.py --out runs/testbed_hard --p 0.4 --seed 0     # harder regime: held-out ILA near 0
     python train.py --config runs/testbed/preset.json --out runs/testbed_hir
+    python bench/testbed.py --measure --out runs/testbed_hir/step_000050 --config runs/testbed/preset.json
 
 What it builds, in order (docs/testbed.md says why each choice):
   1. a case-sensitive word-level tokenizer whose vocabulary holds every piece the instructions and the
@@ -21,7 +22,8 @@ What it builds, in order (docs/testbed.md says why each choice):
 
 Flags: --p (writer's obey probability), --seed, --examples (scripted pairs), --steps/--batch/--lr (SFT),
 --hidden/--layers (model), --max_new_tokens (the writer's length cap and the preset's), --eval_size
-(held-out instructions measured; the preset keeps its own --preset_eval_size), --rl_lr (the preset's lr).
+(held-out instructions measured; the preset keeps its own --preset_eval_size), --rl_lr (the preset's lr),
+--measure (only measure the model in --out, e.g. a train.py checkpoint, at the eval settings of --config).
 """
 import argparse
 import json
@@ -293,11 +295,12 @@ def main(argv=None):
     ap.add_argument("--eval_size", type=int, default=500, help="held-out instructions measured here")
     ap.add_argument("--preset_eval_size", type=int, default=128, help="held-out instructions train.py evaluates")
     ap.add_argument("--rl_lr", type=float, default=1e-3, help="the preset's RL learning rate")
-    ap.add_argument("--measure", action="store_true", help="only measure the testbed already saved in --out")
+    ap.add_argument("--measure", action="store_true", help="only measure the model already saved in --out")
+    ap.add_argument("--config", default="", help="with --measure: the preset to read (default: OUT/preset.json)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    path, budget = os.path.join(args.out, "preset.json"), args.max_new_tokens - 1
+    path, budget = args.config or os.path.join(args.out, "preset.json"), args.max_new_tokens - 1
     if args.measure:
         from models import load_model
         model, tok = load_model(args.out, dtype=torch.float32, device="cpu")
@@ -306,12 +309,12 @@ def main(argv=None):
     from config import parse_config
     cfg = parse_config(["--config", path])
     heldout, responses, summary = measure(model, tok, cfg, args.eval_size, cfg.seed)
-    counts = sorted({len(i.constraints) for i in heldout})
+    counts, name = sorted({len(i.constraints) for i in heldout}), args.out if args.measure else "SFT toy"
     print(f"[testbed] held-out ({len(heldout)} instructions, {counts[0]}..{counts[-1]} constraints, temperature "
-          f"{cfg.eval_temperature}): SFT toy ILA {summary['ila']:.3f}, CLA {summary['cla']:.3f}; "
+          f"{cfg.eval_temperature}): {name} ILA {summary['ila']:.3f}, CLA {summary['cla']:.3f}; "
           f"{time.perf_counter() - t0:.0f} s")
     table = rates(heldout, responses)
-    print_rates("SFT toy", table)
+    print_rates(name, table)
     rng, decode = random.Random("testbed:ceiling"), decoder(tok)
     for p in (1.0, args.p):
         texts = [write(i, rng, p, budget, decode)[0] for i in heldout]

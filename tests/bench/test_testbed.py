@@ -91,3 +91,16 @@ def test_saved_folder_loads_as_an_hf_model_and_preset_parses(tok, tmp_path):
     assert tok2(text)["input_ids"] == tok(text)["input_ids"]
     ids = torch.tensor([tok(text)["input_ids"]])
     assert torch.allclose(loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
+
+
+def test_measure_reads_a_checkpoint_without_a_preset_at_the_given_config(tok, tmp_path):
+    build, ckpt = tmp_path / "build", tmp_path / "run" / "step_000001"
+    for folder in (build, ckpt):  # a checkpoint folder (train.py's) holds no preset.json
+        T.build_model(tok, hidden=32, layers=1).save_pretrained(folder)
+        tok.save_pretrained(folder)
+    args = types.SimpleNamespace(out=str(build), max_new_tokens=40, rl_lr=1e-3, preset_eval_size=16)
+    (build / "preset.json").write_text(json.dumps(T.preset(args)))
+    T.main(["--measure", "--out", str(ckpt), "--config", str(build / "preset.json"), "--eval_size", "6"])
+    info = json.loads((ckpt / "testbed.json").read_text())
+    assert info["eval_size"] == 6 and sorted(info["per_id"]) == sorted(T.IDS)
+    assert not (ckpt / "preset.json").exists()
