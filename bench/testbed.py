@@ -323,8 +323,9 @@ def main(argv=None):
             "per_id": {k: v[:2] for k, v in table.items()}, "seconds": time.perf_counter() - t0,
             "all_ids_read": all(a > b for a, b, _, _ in table.values())}
     json.dump(info, open(os.path.join(args.out, "testbed.json"), "w"), indent=1)
+    hint = "" if args.measure else f"; train with: python train.py --config {path} --out OUT"
     print(f"[testbed] every id met more often when asked: {info['all_ids_read']}; saved {args.out} "
-          f"({info['seconds']:.0f} s); train with: python train.py --config {path} --out OUT")
+          f"({info['seconds']:.0f} s){hint}")
     return model, tok, info
 
 
