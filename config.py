@@ -63,7 +63,8 @@ class Config:
         "help": "comma-separated ids for synthetic data (IFEval's, or IFBench's sampled ones); empty = IFEval's "
                 "25"})
     keywords: str = field(default="", metadata={
-        "help": "comma-separated keyword pool for synthetic data; empty = constraints.WORDS"})
+        "help": "comma-separated keyword pool for synthetic data; an entry ID=w1 w2 gives that id a pool of its "
+                "own (e.g. keywords:forbidden_words=winter market); empty = constraints.WORDS"})
     k_per_prompt: float = field(default=2.0, metadata={"help": "replays per prompt on average (budget = k * B)"})
     select: Literal["global", "group", "random"] = field(default="global", metadata={
         "help": "replay selection: global | group | random"})
@@ -248,7 +249,8 @@ _RULES = {  # field: (test, what it must be)
     "save_total_limit": (lambda v: v >= 0, ">= 0 (0 = keep all)"),
     "constraint_ids": (lambda v: all(c in SAMPLERS for c in v.split(",") if c),
                        "ids that can be sampled: " + ", ".join(sorted(SAMPLERS))),
-    "keywords": (lambda v: all(w.strip() for w in v.split(",")) if v else True, "comma-separated non-empty words"),
+    "keywords": (lambda v: all(_keyword_entry_ok(w) for w in v.split(",")) if v else True,
+                 "comma-separated non-empty words, or ID=w1 w2 with a sampled id and at least one word"),
 }
 
 
@@ -285,8 +287,20 @@ def constraint_ids(cfg):
     return [c for c in cfg.constraint_ids.split(",") if c] or KNOWN_IDS
 
 
+def _keyword_entry_ok(entry):
+    cid, eq, words = entry.partition("=")
+    return bool(cid.strip()) and (not eq or (cid in SAMPLERS and bool(words.split())))
+
+
 def keyword_pool(cfg):
-    return [w for w in cfg.keywords.split(",") if w] or None  # None: constraints.WORDS
+    """The keywords synthetic data draws from: a list (one pool for every id), or {id: list} when an entry
+    names an id ("keywords:existence=river garden"; bare words then serve the other ids under ""); None: the
+    default constraints.WORDS. Separate pools let a small model tell "include X" from "avoid X" by the word."""
+    pools = {}
+    for entry in filter(None, cfg.keywords.split(",")):
+        cid, eq, words = entry.partition("=")
+        pools.setdefault(cid if eq else "", []).extend(words.split() if eq else [entry.strip()])
+    return None if not pools else pools[""] if list(pools) == [""] else pools
 
 
 def heldout_set(cfg):

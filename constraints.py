@@ -86,12 +86,14 @@ class Constraint:
 
     @classmethod
     def sample(cls, id: str, rng: random.Random, task: str = "", words=None) -> "Constraint":
-        """A random valid instance of constraint `id` (kwargs from SAMPLERS), for synthetic data;
-        keywords are drawn from `words` (default: WORDS)."""
+        """A random valid instance of constraint `id` (kwargs from SAMPLERS), for synthetic data; keywords are
+        drawn from `words`: a list (one pool for every id), a dict {id: list} (a pool of each id's own, "" for
+        the other ids; see config.keyword_pool), or None (WORDS)."""
         if id not in SAMPLERS:
             raise ValueError(f"{id}: not sampled for synthetic data (it needs a fixed task or reference text); "
                              f"sampled ids: {', '.join(sorted(SAMPLERS))}")
-        return cls(id, SAMPLERS[id](rng, task, list(words or WORDS)))
+        pool = (words.get(id) or words.get("")) if isinstance(words, dict) else words
+        return cls(id, SAMPLERS[id](rng, task, list(pool or WORDS)))
 
     def to_dict(self):
         return {"id": self.id, "kwargs": self.kwargs} | ({"text": self.text} if self.text else {})

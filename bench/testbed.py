@@ -7,10 +7,10 @@
 
 What it builds, in order (docs/testbed.md says why each choice):
   1. a case-sensitive word-level tokenizer whose vocabulary holds every piece the instructions and the
-     scripted responses use (keywords, "<<", ">>", "[", "]", "***", "******", quotes, P.S. markers, end
+     scripted responses use (keywords, "<<", ">>", "[", "]", "******", quotes, P.S. markers, end
      phrases, numbers), each word in lower, Capitalized and UPPER form;
   2. a random-init Llama (--hidden wide, --layers deep);
-  3. a scripted writer: it answers a synthetic instruction (data.PromptSource with IDS, KEYWORDS, 5..7
+  3. a scripted writer: it answers a synthetic instruction (data.PromptSource with IDS, POOLS, 5..7
      constraints; the conflict rules of data.py leave 5 or 6) obeying each asked constraint with
      probability --p and otherwise writing as if it had not been asked. Every obeyed constraint is
      verified with constraints.verify, so the labels are right by construction;
@@ -39,11 +39,15 @@ import data as D  # noqa: E402
 from constraints import END_PHRASES, PHRASES, TEMPLATES, Constraint, verify  # noqa: E402
 from models import toy_model, word_tokenizer  # noqa: E402
 
-IDS = ["change_case:capital_word_frequency", "length_constraints:number_paragraphs",
-       "detectable_content:number_placeholders", "detectable_format:title", "detectable_content:postscript",
-       "punctuation:no_comma", "startend:quotation", "startend:end_checker", "keywords:existence",
-       "keywords:frequency", "keywords:forbidden_words", "combination:two_responses"]
-KEYWORDS = ["river", "lantern", "garden", "engine", "harvest", "mirror", "winter", "market"]
+IDS = ["change_case:capital_word_frequency", "detectable_content:number_placeholders", "detectable_format:title",
+       "detectable_content:postscript", "punctuation:no_comma", "startend:quotation", "startend:end_checker",
+       "keywords:existence", "keywords:frequency", "keywords:forbidden_words", "combination:two_responses"]
+# each keyword id draws from a pool of its own: a word-level toy tells "include X" from "avoid X" by the word
+# (one shared pool taught RL to write no keyword at all: docs/testbed.md)
+POOLS = {"keywords:existence": ["river", "lantern", "garden"], "keywords:frequency": ["engine", "harvest"],
+         "keywords:forbidden_words": ["mirror", "winter", "market"]}
+KEYWORDS = [w for pool in POOLS.values() for w in pool]
+KEYWORD_SPEC = ",".join(f"{cid}={' '.join(pool)}" for cid, pool in POOLS.items())  # config's --keywords
 FILLER = ("stone bright quiet morning table yellow people water simple travel green little open story small warm "
           "light paper sound house tree cloud street evening music friend summer gentle road basket").split()
 PLACEHOLDERS = ["name", "address", "date", "city", "phone", "company"]
@@ -65,9 +69,9 @@ def vocabulary(n_samples=3000):
     n_samples rendered instructions (train and held-out streams), each word in three cases."""
     texts = D.TASKS + END_PHRASES + KEYWORDS + FILLER + PLACEHOLDERS + [p for i in IDS for p in PHRASES[i]]
     texts += [TEMPLATES[t]("Task.", ["one", "two"]) for t in TEMPLATES]
-    texts += ["user assistant system P.S. P.P.S << >> [ ] *** ****** \" , . ? !", " ".join(map(str, range(100)))]
+    texts += ["user assistant system P.S. P.P.S << >> [ ] ****** \" , . ? !", " ".join(map(str, range(100)))]
     for split, seed in (("train", 0), ("heldout", 0), ("train", 1)):
-        texts += [i.render() for i in D.synthetic_set(n_samples // 3, seed, split, IDS, MAX_C, KEYWORDS, MIN_C)]
+        texts += [i.render() for i in D.synthetic_set(n_samples // 3, seed, split, IDS, MAX_C, POOLS, MIN_C)]
     words = set()
     for t in texts:
         for p in pieces(t):
@@ -86,7 +90,7 @@ def build_model(tok, hidden=128, layers=2, seed=0):
 # ----------------------------------------------------------------------------- the scripted writer
 def _compose(cs, obey, rng, budget):
     """One response as a token list, laid out in a fixed order: [quote] [title] asked keywords, placeholders,
-    filler (commas, paragraph dividers, other keywords now and then) [P.S.] [end phrase] [quote]. An obeyed
+    filler (commas, the two answers' divider, other keywords now and then) [P.S.] [end phrase] [quote]. An obeyed
     constraint is met; an asked one that is not obeyed is broken on purpose; an unasked one gets the default."""
     ob = {cid: c.kwargs for cid, c in cs.items() if cid in obey}
     bad = {cid: c.kwargs for cid, c in cs.items() if cid not in obey}
@@ -107,11 +111,7 @@ def _compose(cs, obey, rng, budget):
     if "detectable_content:number_placeholders" in bad:
         n_ph = rng.randint(0, bad["detectable_content:number_placeholders"]["num_placeholders"] - 1)
     front += [t for _ in range(n_ph) for t in ("[", rng.choice(PLACEHOLDERS), "]")]
-    parts, divider = 1, None
-    if "length_constraints:number_paragraphs" in ob:
-        parts, divider = ob["length_constraints:number_paragraphs"]["num_paragraphs"], "***"
-    elif "combination:two_responses" in ob:
-        parts, divider = 2, "******"
+    parts, divider = (2, "******") if "combination:two_responses" in ob else (1, None)
     head = ["<<"] + rng.sample(FILLER, rng.randint(1, 2)) + [">>"] if "detectable_format:title" in ob else []
     tail = []
     if "detectable_content:postscript" in ob:
@@ -125,10 +125,10 @@ def _compose(cs, obey, rng, budget):
     alpha = sum(t.isalpha() for t in head + tail + front)
     low = max(parts, 2, caps["capital_frequency"] - alpha if upper else 0)
     words = rng.sample(FILLER, rng.randint(low, max(low, min(low + 5, budget - fixed))))
-    # the default answer uses a keyword or two of the pool, except when words are forbidden and obeyed: a writer
-    # that avoids the whole pool then is one the toy can imitate by reading "do not include" alone
-    if rng.random() < 0.7 and "keywords:forbidden_words" not in ob:
-        spare = [w for w in KEYWORDS if w not in banned and w not in front]
+    # the default answer uses a word or two of the forbidden-words pool, except when words are forbidden and obeyed:
+    # so "do not include" changes what is written (a default that rarely used them made the id unreadable)
+    if rng.random() < 0.9 and "keywords:forbidden_words" not in ob:
+        spare = [w for w in POOLS["keywords:forbidden_words"] if w not in banned and w not in front]
         words += rng.sample(spare, min(len(spare), rng.randint(1, 2), max(0, budget - fixed - len(words))))
         rng.shuffle(words)
     room = budget - fixed - len(words)
@@ -181,7 +181,7 @@ def decoder(tok):
 def examples(tok, n, seed, p, budget):
     """n (instruction, response) pairs from train.py's own training stream (PromptSource, seed)."""
     rng, decode = random.Random(f"testbed:{seed}"), decoder(tok)
-    source = D.PromptSource("synthetic", seed, IDS, MAX_C, KEYWORDS, MIN_C)
+    source = D.PromptSource("synthetic", seed, IDS, MAX_C, POOLS, MIN_C)
     return [(ins, write(ins, rng, p, budget, decode)[0]) for ins in source.next(n)]
 
 
@@ -226,7 +226,7 @@ def rates(instructions, responses, seed=0):
     for i, (ins, text) in enumerate(zip(instructions, responses)):
         asked = {c.id: c for c in ins.constraints}
         for cid in IDS:
-            c = asked.get(cid) or Constraint.sample(cid, random.Random(f"probe:{seed}:{i}:{cid}"), ins.task, KEYWORDS)
+            c = asked.get(cid) or Constraint.sample(cid, random.Random(f"probe:{seed}:{i}:{cid}"), ins.task, POOLS)
             hits[cid][cid not in asked].append(float(c.check(text)))
     return {cid: (sum(a) / max(len(a), 1), sum(b) / max(len(b), 1), len(a), len(b)) for cid, (a, b) in hits.items()}
 
@@ -237,7 +237,7 @@ def ila_cla_of(instructions, responses):
 
 
 def preset(args):
-    return {"model": args.out, "constraint_ids": ",".join(IDS), "keywords": ",".join(KEYWORDS),
+    return {"model": args.out, "constraint_ids": ",".join(IDS), "keywords": KEYWORD_SPEC,
             "min_constraints": MIN_C, "max_constraints": MAX_C, "max_new_tokens": args.max_new_tokens,
             "lr": args.rl_lr, "eval_every": 5, "eval_size": args.preset_eval_size, "eval_temperature": 1.0,
             "save_every": 50, "micro_batch": 64, "prompts_per_step": 8, "engine": "hf"}

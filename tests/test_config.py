@@ -42,6 +42,8 @@ def config_error(argv, capsys):
     (["--eval_every", "-1"], "--eval_every -1: must be >= 0"),
     (["--min_constraints", "4"], "must be at most --max_constraints 3"),
     (["--keywords", "river,,candle"], "non-empty words"),
+    (["--keywords", "keywords:nope=river"], "ID=w1 w2 with a sampled id"),
+    (["--keywords", "keywords:existence=  ,river"], "ID=w1 w2 with a sampled id"),
     (["--resume", "runs/no_such_run"], "--resume runs/no_such_run: no such directory"),
     pytest.param(["--device", "cuda"], "'cuda' asked for, but this torch sees no CUDA device",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"))])
@@ -82,6 +84,15 @@ def test_nothing_imports_train():
         names = [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
         names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
         assert "train" not in names, f"{path.name} imports train.py"
+
+
+@pytest.mark.parametrize("spec, pools", [
+    ("", None), ("river,garden", ["river", "garden"]),
+    ("keywords:existence=river garden,keywords:forbidden_words=winter", {"keywords:existence": ["river", "garden"],
+                                                                        "keywords:forbidden_words": ["winter"]}),
+    ("candle,keywords:frequency=engine", {"": ["candle"], "keywords:frequency": ["engine"]})])
+def test_keyword_pools_one_shared_or_one_per_id(spec, pools):
+    assert C.keyword_pool(C.parse_config(["--keywords", spec])) == pools
 
 
 def test_heldout_set_is_fixed_by_the_config():

@@ -183,6 +183,21 @@ def test_describe_and_sample(cid):
         assert "{" not in c.describe(rng) or cid == "detectable_format:json_format"
 
 
+def test_sample_draws_keywords_from_the_ids_own_pool_else_the_shared_one():
+    pools = {"keywords:existence": ["river"], "keywords:frequency": ["engine"], "": ["candle"]}
+    for seed in range(20):
+        rng = random.Random(seed)
+        assert C.Constraint.sample("keywords:existence", rng, "", pools).kwargs["keywords"] == ["river"]
+        assert C.Constraint.sample("keywords:frequency", rng, "", pools).kwargs["keyword"] == "engine"
+        assert C.Constraint.sample("keywords:forbidden_words", rng, "", pools).kwargs["forbidden_words"] == ["candle"]
+        # a list is one pool for every id, drawn exactly as before (the same rng stream)
+        a = C.Constraint.sample("keywords:frequency", random.Random(seed), "", ["a", "b", "c"])
+        b = C.Constraint.sample("keywords:frequency", random.Random(seed), "", {"": ["a", "b", "c"]})
+        assert a.kwargs == b.kwargs
+    no_shared = C.Constraint.sample("keywords:forbidden_words", random.Random(0), "", {"keywords:existence": ["x"]})
+    assert set(no_shared.kwargs["forbidden_words"]) <= set(C.WORDS)  # neither its own nor a shared pool: WORDS
+
+
 # ----------------------------------------------------------------------------- hostile strings
 HOSTILE = ["{{{[[[" * 20000, "[" * 100000, "\n" * 100000, " \n" * 50000, "<<" * 50000, "*" * 100000,
            "a." * 50000, "P.S." * 25000, "Mr. " * 25000, "\u200b\U0001F600" * 30000, "-\n" * 50000]

@@ -24,22 +24,39 @@ def tok():
 
 def heldout(n=200):
     from config import heldout_set
-    cfg = types.SimpleNamespace(eval_size=n, constraint_ids=",".join(T.IDS), keywords=",".join(T.KEYWORDS),
+    cfg = types.SimpleNamespace(eval_size=n, constraint_ids=",".join(T.IDS), keywords=T.KEYWORD_SPEC,
                                 min_constraints=T.MIN_C, max_constraints=T.MAX_C)
     return heldout_set(cfg)
 
 
 def test_instructions_carry_5_to_7_constraints():
-    source = D.PromptSource("synthetic", 3, T.IDS, T.MAX_C, T.KEYWORDS, T.MIN_C)
+    source = D.PromptSource("synthetic", 3, T.IDS, T.MAX_C, T.POOLS, T.MIN_C)
     for ins in source.next(300) + heldout(300):
         assert T.MIN_C <= len(ins.constraints) <= T.MAX_C, ins.render()
         assert {c.id for c in ins.constraints} <= set(T.IDS)
     assert len(T.IDS) >= 8
 
 
+def test_each_keyword_id_draws_from_its_own_pool_in_training_and_held_out_data():
+    from config import keyword_pool
+    assert keyword_pool(types.SimpleNamespace(keywords=T.KEYWORD_SPEC)) == T.POOLS  # the preset's spelling
+    pools = [set(p) for p in T.POOLS.values()]
+    assert sum(map(len, pools)) == len(set().union(*pools))  # disjoint
+    source, seen = D.PromptSource("synthetic", 3, T.IDS, T.MAX_C, T.POOLS, T.MIN_C), set()
+    for ins in source.next(300) + heldout(300):
+        for c in ins.constraints:
+            kw = c.kwargs  # existence: keywords, forbidden words: forbidden_words, frequency: keyword
+            words = kw.get("keywords", []) + kw.get("forbidden_words", [])
+            words += [kw["keyword"]] if "keyword" in kw else []
+            if c.id in T.POOLS:
+                assert set(words) <= set(T.POOLS[c.id]), (c.id, words)
+                seen.add(c.id)
+    assert seen == set(T.POOLS)
+
+
 def test_obeyed_constraints_verify_and_ignored_ones_are_not_forced(tok):
     rng, decode, ignored_failed = random.Random(5), T.decoder(tok), 0
-    for ins in D.synthetic_set(300, 7, "train", T.IDS, T.MAX_C, T.KEYWORDS, T.MIN_C):
+    for ins in D.synthetic_set(300, 7, "train", T.IDS, T.MAX_C, T.POOLS, T.MIN_C):
         text, obey = T.write(ins, rng, 0.7, BUDGET, decode)
         verdicts = dict(zip([c.id for c in ins.constraints], verify(ins, text)))
         assert all(verdicts[cid] for cid in obey), (ins.render(), text, verdicts)
@@ -51,7 +68,7 @@ def test_obeyed_constraints_verify_and_ignored_ones_are_not_forced(tok):
 @pytest.mark.parametrize("p", [1.0, 0.0])
 def test_every_needed_token_is_in_the_vocabulary(tok, p):
     rng, decode = random.Random(11), T.decoder(tok)
-    for ins in D.synthetic_set(150, 13, "heldout", T.IDS, T.MAX_C, T.KEYWORDS, T.MIN_C):
+    for ins in D.synthetic_set(150, 13, "heldout", T.IDS, T.MAX_C, T.POOLS, T.MIN_C):
         text, _ = T.write(ins, rng, p, BUDGET, decode)
         ids = tok(text, add_special_tokens=False)["input_ids"]
         assert tok.unk_token_id not in ids, text
@@ -87,7 +104,7 @@ def test_saved_folder_loads_as_an_hf_model_and_preset_parses(tok, tmp_path):
     cfg = parse_config(["--config", str(tmp_path / "preset.json"), "--out", str(tmp_path / "run")])
     assert (cfg.min_constraints, cfg.max_constraints, cfg.constraint_ids) == (T.MIN_C, T.MAX_C, ",".join(T.IDS))
     loaded, tok2 = load_model(str(tmp_path))
-    text = "<< STONE >> river, [ name ] *** P. S. garden"
+    text = "<< STONE >> river, [ name ] ****** P. S. garden"
     assert tok2(text)["input_ids"] == tok(text)["input_ids"]
     ids = torch.tensor([tok(text)["input_ids"]])
     assert torch.allclose(loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
