@@ -6,7 +6,7 @@
     python bench/sample_efficiency.py --preset smollm2-gpu    # one GPU: SmolLM2, HiR then GRPO (docs/gpu.md)
 
 Regimes: the testbed (bench/testbed.py, docs/testbed.md) warm-started by a scripted writer that obeys each asked
-constraint with probability p: `easy` (p = 0.7: held-out ILA about 0.03, CLA about 0.5) and `hard` (p = 0.4: ILA
+constraint with probability p: `easy` (p = 0.7: held-out ILA about 0.1, CLA about 0.64) and `hard` (p = 0.4: ILA
 near 0, where binary GRPO starves). The warm starts are built once into --warm (runs/testbed_p0.7, _p0.4).
 
 Arms (ARMS below): grpo (binary reward), grpo_cla (reward = CLA), hir (GRPO advantages over originals and
