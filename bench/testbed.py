@@ -90,7 +90,7 @@ def build_model(tok, hidden=128, layers=2, seed=0):
 # ----------------------------------------------------------------------------- the scripted writer
 def _compose(cs, obey, rng, budget):
     """One response as a token list, laid out in a fixed order: [quote] [title] asked keywords, placeholders,
-    filler (commas, the two answers' divider, other keywords now and then) [P.S.] [end phrase] [quote]. An obeyed
+    filler (commas, the two answers' divider, forbidden-pool words now and then) [P.S.] [end phrase] [quote]. An obeyed
     constraint is met; an asked one that is not obeyed is broken on purpose; an unasked one gets the default."""
     ob = {cid: c.kwargs for cid, c in cs.items() if cid in obey}
     bad = {cid: c.kwargs for cid, c in cs.items() if cid not in obey}
@@ -294,7 +294,7 @@ def main(argv=None):
     ap.add_argument("--max_new_tokens", type=int, default=40, help="response cap (the writer stays 1 below)")
     ap.add_argument("--eval_size", type=int, default=500, help="held-out instructions measured here")
     ap.add_argument("--preset_eval_size", type=int, default=128, help="held-out instructions train.py evaluates")
-    ap.add_argument("--rl_lr", type=float, default=1e-3, help="the preset's RL learning rate")
+    ap.add_argument("--rl_lr", type=float, default=3e-4, help="the preset's RL learning rate (the sweep's best)")
     ap.add_argument("--measure", action="store_true", help="only measure the model already saved in --out")
     ap.add_argument("--config", default="", help="with --measure: the preset to read (default: OUT/preset.json)")
     args = ap.parse_args(argv)
