@@ -128,7 +128,7 @@ def _compose(cs, obey, rng, budget):
     # the default answer uses a word or two of the forbidden-words pool, except when words are forbidden and obeyed:
     # so "do not include" changes what is written (a default that rarely used them made the id unreadable)
     if rng.random() < 0.9 and "keywords:forbidden_words" not in ob:
-        spare = [w for w in POOLS["keywords:forbidden_words"] if w not in banned and w not in front]
+        spare = [w for w in POOLS["keywords:forbidden_words"] if w not in front]
         words += rng.sample(spare, min(len(spare), rng.randint(1, 2), max(0, budget - fixed - len(words))))
         rng.shuffle(words)
     room = budget - fixed - len(words)
