@@ -8,9 +8,11 @@ returns a `Rollout`: token ids, masks, position ids, the behaviour log-probs and
 exact distribution each token was drawn from (temperature and top-p applied), texts, truncation.
 
 `token_logprobs(...)` re-scores response tokens (old, reference and current log-probs). It runs the
-transformer body once, keeps only the hidden states that predict response tokens, and applies the
-LM head in chunks of `chunk_tokens` rows, so no (B, T, V) float32 tensor ever exists; under autograd
-each chunk is checkpointed, so the backward pass holds one chunk of logits at a time.
+transformer body over each distinct prompt once, then over every row's response (the n responses of a
+prompt read its keys and values: engines/shared_prompt.py), keeps only the hidden states that predict
+response tokens, and applies the LM head in chunks of `chunk_tokens` rows, so no (B, T, V) float32 tensor
+ever exists; under autograd each chunk is checkpointed, so the backward pass holds one chunk of logits at
+a time.
 
 Two engines share this contract: "hf" (here: HF model forward with its dynamic cache, one decode
 step per token) and "fast" (engines/fast.py: prefill once per group, static cache, CUDA graphs).
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from engines.fast import decode_fast
+from engines.shared_prompt import response_states
 from engines.step import (cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms,  # noqa: F401
                           sample_token, sampling_logprobs)
 
@@ -146,16 +149,21 @@ def _chunk_logprobs(head, h, targets, temperature, softcap, with_entropy):
 
 
 def token_logprobs(model, input_ids, attention_mask, position_ids, response_mask, temperature=1.0,
-                   with_entropy=False, chunk_tokens=1024):
+                   with_entropy=False, chunk_tokens=1024, share_prompts=True):
     """Log-probs (B, R) of the last R = response_mask.shape[1] tokens of input_ids (B, P + R),
-    at `temperature`; with entropy (B, R) too if asked. 0 where response_mask is 0."""
+    at `temperature`; with entropy (B, R) too if asked. 0 where response_mask is 0. share_prompts: run
+    each distinct prompt once (the same numbers up to rounding; False: the plain pass, the reference)."""
     B, R = response_mask.shape
     P = input_ids.shape[1] - R
     body, head = _body_and_head(model)
-    hidden = body(input_ids=input_ids, attention_mask=attention_mask,
-                  position_ids=position_ids).last_hidden_state   # (B, P + R, H)
+    checkpointed = getattr(body, "gradient_checkpointing", False) and torch.is_grad_enabled()  # it drops caches
+    if share_prompts and R > 0 and not checkpointed:  # each distinct prompt once (engines/shared_prompt.py)
+        states = response_states(body, input_ids, attention_mask, position_ids, P)     # (B, R, H)
+    else:  # the plain pass: every row's prompt again
+        states = body(input_ids=input_ids, attention_mask=attention_mask,
+                      position_ids=position_ids).last_hidden_state[:, P - 1:P - 1 + R]  # (B, R, H)
     keep = response_mask.bool()                                  # (B, R)
-    h = hidden[:, P - 1:P - 1 + R][keep]                         # (N, H) states that predict tokens
+    h = states[keep]                                             # (N, H) states that predict tokens
     targets = input_ids[:, P:][keep]                             # (N,)
     softcap = getattr(model.config, "final_logit_softcapping", None)
     lps, ents = [], []

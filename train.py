@@ -86,7 +86,7 @@ def score(cfg, model, batch, grad=False):
     if isinstance(batch, Rollout):
         batch = (batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask)
     with torch.set_grad_enabled(grad), autocast(cfg):
-        return token_logprobs(model, *batch, cfg.temperature)
+        return token_logprobs(model, *batch, cfg.temperature, share_prompts=cfg.share_prompts)
 
 
 def old_logprobs(cfg, policy, rollout):
@@ -200,7 +200,8 @@ def mean_policy_entropy(cfg, policy, rollout):
         return torch.zeros(0, device=rollout.response_ids.device)
     with torch.no_grad(), autocast(cfg):
         _, ent = token_logprobs(policy, rollout.input_ids, rollout.attention_mask, rollout.position_ids,
-                                rollout.response_mask, cfg.temperature, with_entropy=True)
+                                rollout.response_mask, cfg.temperature, with_entropy=True,
+                                share_prompts=cfg.share_prompts)
     return (ent * rollout.response_mask).sum(1) / rollout.response_mask.sum(1).clamp(min=1)
 
 

@@ -119,7 +119,8 @@ def test_token_logprobs_gradient_matches_full_log_softmax(toy64):
     out = R.sample(model, tok, PROMPTS[:2], n=2, max_new_tokens=6, seed=0)
     args = (out.input_ids, out.attention_mask, out.position_ids, out.response_mask)
     model.zero_grad()
-    R.token_logprobs(model, *args, temperature=0.9, chunk_tokens=5).sum().backward()
+    # the plain pass, so only the chunking differs (shared prompts: tests/engines/test_shared_prompt.py)
+    R.token_logprobs(model, *args, temperature=0.9, chunk_tokens=5, share_prompts=False).sum().backward()
     chunked = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
     P = out.prompt_ids.shape[1]

@@ -24,7 +24,7 @@ class Recorder(torch.optim.SGD):
 def full_batch_gradient(cfg, model, batch, old, adv):
     model.zero_grad()
     logp = R.token_logprobs(model, batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask,
-                            cfg.temperature)
+                            cfg.temperature, share_prompts=False)
     loss = H.hir_loss(logp, old, adv, batch.response_mask, clip_low=cfg.clip_low, clip_high=cfg.clip_high, agg=cfg.agg)
     loss[0].backward()
     grads = [p.grad.clone() for p in model.parameters()]
@@ -41,18 +41,19 @@ def test_update_equals_one_full_batch_step_for_any_micro_batch(toy64, agg):
     noise = torch.randn(batch.logprobs.shape, generator=g, dtype=torch.float64)
     old = batch.logprobs + 0.3 * noise * batch.response_mask
     adv = torch.randn(10, generator=g, dtype=torch.float64)  # every row its own advantage
-    for mb in (1, 3, 7, 10):
+    # the plain pass is exact in any grouping; shared prompts agree to the toy's float32 norms (test_shared_prompt.py)
+    for mb, share, rtol in [(mb, "false", 1e-9) for mb in (1, 3, 7, 10)] + [(mb, "true", 1e-5) for mb in (3, 10)]:
         cfg = C.parse_config(["--model", "toy", "--micro_batch", str(mb), "--agg", agg, "--grad_clip", "1e9",
-                              "--temperature", "0.9"])
+                              "--temperature", "0.9", "--share_prompts", share])
         want = full_batch_gradient(cfg, model, batch, old, adv)
         opt = Recorder(model.parameters())
         T.update(cfg, 1, model, opt, batch, old, None, adv)
         assert len(opt.grads) == 1
-        assert all(torch.allclose(a, b, rtol=1e-9, atol=1e-12) for a, b in zip(opt.grads[0], want)), mb
+        assert all(torch.allclose(a, b, rtol=rtol, atol=rtol * 1e-3) for a, b in zip(opt.grads[0], want)), mb
     # the gradient clip: the applied gradient is the full one, scaled to norm grad_clip
     norm = torch.sqrt(sum((w ** 2).sum() for w in want))
     cfg = C.parse_config(["--model", "toy", "--micro_batch", "3", "--agg", agg, "--grad_clip", str(float(norm) / 4),
-                          "--temperature", "0.9"])
+                          "--temperature", "0.9", "--share_prompts", "false"])
     opt = Recorder(model.parameters())
     stats = T.update(cfg, 1, model, opt, batch, old, None, adv)
     assert all(torch.allclose(a, w / 4, rtol=1e-6, atol=1e-12) for a, w in zip(opt.grads[0], want))

@@ -1,0 +1,52 @@
+"""Scoring with each distinct prompt run once: what rollout.token_logprobs calls when rows share prompts.
+
+    python -m pytest -q tests/engines/test_shared_prompt.py     # equal to the plain pass in float64, values and grads
+
+A step scores n responses per prompt (old, reference and current log-probs), and the plain pass runs the
+transformer over every row's prompt again: on the testbed (85-token prompts, 26-token answers, n = 6 or 8) most
+of an update's work. Here the body runs once over the distinct prompts (G rows, with their KV cache), and once
+over the responses (N rows, R tokens) attending to their own prompt's keys and values, gathered from that cache.
+Causal attention makes this exact: a prompt token's state never depends on what follows it. Under autograd
+the gather sums each prompt's gradient over its rows, as the plain pass does implicitly.
+"""
+import inspect
+
+import torch
+from transformers import DynamicCache
+
+_CACHE_KW = {}
+
+
+def _cache_kw(body):
+    """The body's KV-cache argument: `cache` in recent transformers 5.x, `past_key_values` before."""
+    cls = type(body)
+    if cls not in _CACHE_KW:
+        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+    return _CACHE_KW[cls]
+
+
+def _layers(cache):
+    """[(keys, values)] per layer, each (G, kv_heads, P, head_dim), across cache layouts."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))
+
+
+def response_states(body, input_ids, attention_mask, position_ids, P):
+    """Hidden states (N, R, H) at positions P - 1 .. P + R - 2 of (N, P + R) rows, the ones that predict the
+    R response tokens: what body(...).last_hidden_state[:, P - 1:-1] gives, with each distinct prompt run once."""
+    prompts = torch.cat([input_ids[:, :P], attention_mask[:, :P].to(input_ids.dtype)], 1)   # (N, 2P)
+    unique, row_prompt = torch.unique(prompts, dim=0, return_inverse=True)                   # (G, 2P), (N,)
+    first = torch.empty(len(unique), dtype=torch.long, device=input_ids.device)              # a row of each prompt
+    first.scatter_(0, row_prompt, torch.arange(len(row_prompt), device=input_ids.device))    # (any: all are equal)
+    out = body(input_ids=input_ids[first, :P], attention_mask=attention_mask[first, :P],
+               position_ids=position_ids[first, :P], use_cache=True)
+    cache = out["cache"] if "cache" in out else out.past_key_values
+    gathered = DynamicCache(ddp_cache_data=[(k[row_prompt], v[row_prompt]) for k, v in _layers(cache)])
+    last_prompt = out.last_hidden_state[row_prompt, -1:]                                      # (N, 1, H)
+    if input_ids.shape[1] == P + 1:  # one response token: the prompt's last state predicts it
+        return last_prompt
+    rest = body(input_ids=input_ids[:, P:-1], attention_mask=attention_mask[:, :-1],
+                position_ids=position_ids[:, P:-1], use_cache=True,
+                **{_cache_kw(body): gathered}).last_hidden_state                              # (N, R - 1, H)
+    return torch.cat([last_prompt, rest], 1)
