@@ -157,9 +157,10 @@ def token_logprobs(model, input_ids, attention_mask, position_ids, response_mask
     P = input_ids.shape[1] - R
     body, head = _body_and_head(model)
     checkpointed = getattr(body, "gradient_checkpointing", False) and torch.is_grad_enabled()  # it drops caches
+    states = None
     if share_prompts and R > 0 and not checkpointed:  # each distinct prompt once (engines/shared_prompt.py)
-        states = response_states(body, input_ids, attention_mask, position_ids, P)     # (B, R, H)
-    else:  # the plain pass: every row's prompt again
+        states = response_states(body, input_ids, attention_mask, position_ids, P)     # (B, R, H) or None
+    if states is None:  # the plain pass: every row's prompt again
         states = body(input_ids=input_ids, attention_mask=attention_mask,
                       position_ids=position_ids).last_hidden_state[:, P - 1:P - 1 + R]  # (B, R, H)
     keep = response_mask.bool()                                  # (B, R)

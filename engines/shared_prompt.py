@@ -28,25 +28,34 @@ def _cache_kw(body):
 def _layers(cache):
     """[(keys, values)] per layer, each (G, kv_heads, P, head_dim), across cache layouts."""
     if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
+        return [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
     return list(zip(cache.key_cache, cache.value_cache))
 
 
 def response_states(body, input_ids, attention_mask, position_ids, P):
     """Hidden states (N, R, H) at positions P - 1 .. P + R - 2 of (N, P + R) rows, the ones that predict the
-    R response tokens: what body(...).last_hidden_state[:, P - 1:-1] gives, with each distinct prompt run once."""
+    R response tokens: what body(...).last_hidden_state[:, P - 1:-1] gives, with each distinct prompt run once.
+    None when that would not pay or not be exact (the caller then takes the plain pass): every row's prompt is
+    distinct, or the model's cache does not hold every prompt key (a sliding window shorter than the prompt)."""
     prompts = torch.cat([input_ids[:, :P], attention_mask[:, :P].to(input_ids.dtype)], 1)   # (N, 2P)
     unique, row_prompt = torch.unique(prompts, dim=0, return_inverse=True)                   # (G, 2P), (N,)
-    first = torch.empty(len(unique), dtype=torch.long, device=input_ids.device)              # a row of each prompt
-    first.scatter_(0, row_prompt, torch.arange(len(row_prompt), device=input_ids.device))    # (any: all are equal)
+    if len(unique) == len(input_ids):
+        return None
+    rows = torch.arange(len(row_prompt), device=input_ids.device)
+    first = torch.full((len(unique),), len(rows), dtype=torch.long, device=input_ids.device)
+    first.scatter_reduce_(0, row_prompt, rows, "amin")                                       # (G,) a row of each
     out = body(input_ids=input_ids[first, :P], attention_mask=attention_mask[first, :P],
                position_ids=position_ids[first, :P], use_cache=True)
-    cache = out["cache"] if "cache" in out else out.past_key_values
-    gathered = DynamicCache(ddp_cache_data=[(k[row_prompt], v[row_prompt]) for k, v in _layers(cache)])
     last_prompt = out.last_hidden_state[row_prompt, -1:]                                      # (N, 1, H)
     if input_ids.shape[1] == P + 1:  # one response token: the prompt's last state predicts it
         return last_prompt
+    layers = _layers(out["cache"] if "cache" in out else out.past_key_values)
+    if any(k is None or k.shape[-2] != P for k, _ in layers):  # a cache that dropped keys: not exact
+        return None
+    gathered = DynamicCache(ddp_cache_data=((k[row_prompt], v[row_prompt]) for k, v in layers))  # one at a time
     rest = body(input_ids=input_ids[:, P:-1], attention_mask=attention_mask[:, :-1],
                 position_ids=position_ids[:, P:-1], use_cache=True,
                 **{_cache_kw(body): gathered}).last_hidden_state                              # (N, R - 1, H)
+    if gathered.get_seq_length() != input_ids.shape[1] - 1:  # the body did not read (and extend) our cache
+        raise ValueError(f"{type(body).__name__} ignored the prompt cache; score with --share_prompts false")
     return torch.cat([last_prompt, rest], 1)

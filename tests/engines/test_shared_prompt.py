@@ -61,3 +61,23 @@ def test_one_and_two_token_responses(toy64, width):
         plain = R.token_logprobs(model, *args, share_prompts=False)
         shared = R.token_logprobs(model, *args, share_prompts=True)
     assert shared.shape == (4, width) and torch.allclose(shared, plain, atol=1e-10, rtol=0)
+
+
+def test_all_distinct_prompts_and_a_short_sliding_window_take_the_plain_pass(toy64):
+    """Nothing to share (every prompt distinct: SFT batches, replays' entropies), or a cache that keeps only a window
+    of the prompt's keys (which would be silently wrong): response_states declines and the plain pass runs."""
+    from transformers import MistralConfig, MistralForCausalLM
+    from engines.shared_prompt import response_states
+    model, tok = toy64
+    b = R.sample(model, tok, PROMPTS, n=1, max_new_tokens=6, seed=2)
+    P = b.prompt_ids.shape[1]
+    assert response_states(model.model, b.input_ids, b.attention_mask, b.position_ids, P) is None
+    torch.manual_seed(0)
+    cfg = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, sliding_window=4)
+    windowed = MistralForCausalLM(cfg).double().eval()
+    b = batch_of(windowed, tok)  # prompts of 8+ tokens, longer than the window
+    assert response_states(windowed.model, b.input_ids, b.attention_mask, b.position_ids,
+                           b.prompt_ids.shape[1]) is None
+    with torch.no_grad():
+        assert torch.allclose(score(windowed, b, True), score(windowed, b, False), atol=1e-10, rtol=0)
