@@ -90,8 +90,9 @@ def build_model(tok, hidden=128, layers=2, seed=0):
 # ----------------------------------------------------------------------------- the scripted writer
 def _compose(cs, obey, rng, budget):
     """One response as a token list, laid out in a fixed order: [quote] [title] asked keywords, placeholders,
-    filler (commas, the two answers' divider, forbidden-pool words now and then) [P.S.] [end phrase] [quote]. An obeyed
-    constraint is met; an asked one that is not obeyed is broken on purpose; an unasked one gets the default."""
+    filler (commas, the two answers' divider, forbidden-pool words now and then) [P.S.] [end phrase] [quote].
+    An obeyed constraint is met; an asked one that is not obeyed is broken on purpose; an unasked one gets the
+    default."""
     ob = {cid: c.kwargs for cid, c in cs.items() if cid in obey}
     bad = {cid: c.kwargs for cid, c in cs.items() if cid not in obey}
     banned = set(ob.get("keywords:forbidden_words", {}).get("forbidden_words", []))
@@ -240,7 +241,9 @@ def preset(args):
     return {"model": args.out, "constraint_ids": ",".join(IDS), "keywords": KEYWORD_SPEC,
             "min_constraints": MIN_C, "max_constraints": MAX_C, "max_new_tokens": args.max_new_tokens,
             "lr": args.rl_lr, "eval_every": 5, "eval_size": args.preset_eval_size, "eval_temperature": 1.0,
-            "save_every": 50, "micro_batch": 64, "prompts_per_step": 8, "engine": "hf"}
+            # the fast engine (one prefill per prompt, a static cache) samples this toy's rollouts 1.8x faster than
+            # the hf loop on one CPU thread (training 20 steps, side by side); the same distribution, other draws
+            "save_every": 50, "micro_batch": 64, "prompts_per_step": 8, "engine": "fast"}
 
 
 def measure(model, tok, cfg, eval_size, seed, log=print):

@@ -1,4 +1,4 @@
-"""bench/sample_efficiency.py's numbers (no training): interpolation, the ratio and its interval, collapse, schema."""
+"""bench/sample_efficiency.py and study_numbers.py (no training): the ratio and its interval, collapse, schema, runs."""
 import json
 import math
 import os
@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
 import sample_efficiency as S  # noqa: E402
+import study_numbers as N  # noqa: E402
 
 
 def line(points):
@@ -16,17 +17,17 @@ def line(points):
 
 def test_interpolation_is_linear_and_ends_at_the_run():
     c = line([(0, 0.0), (100, 0.4), (200, 0.2)])
-    assert S.at(c, 50) == pytest.approx(0.2)
-    assert S.at(c, 150) == pytest.approx(0.3)
-    assert S.at(c, 0) == 0.0 and S.at(c, 200) == pytest.approx(0.2)
-    assert S.at(c, 201) is None
+    assert N.at(c, 50) == pytest.approx(0.2)
+    assert N.at(c, 150) == pytest.approx(0.3)
+    assert N.at(c, 0) == 0.0 and N.at(c, 200) == pytest.approx(0.2)
+    assert N.at(c, 201) is None
 
 
 def naive_ratio(hir, grpo, seeds, budgets):
     """The definition spelled out: GRPO's final mean ILA, then the first budget where HiR's mean reaches it."""
-    target = sum(S.at(grpo[s], budgets[-1]) for s in seeds) / len(seeds)
+    target = sum(N.at(grpo[s], budgets[-1]) for s in seeds) / len(seeds)
     for b in budgets:
-        if sum(S.at(hir[s], b) for s in seeds) / len(seeds) >= target:
+        if sum(N.at(hir[s], b) for s in seeds) / len(seeds) >= target:
             return b / budgets[-1]
     return math.inf
 
@@ -35,26 +36,26 @@ def test_ratio_against_the_definition():
     hir = {0: line([(0, 0.0), (100, 0.5), (200, 0.6)]), 1: line([(0, 0.0), (100, 0.3), (200, 0.4)])}
     grpo = {0: line([(0, 0.0), (100, 0.1), (200, 0.4)]), 1: line([(0, 0.0), (100, 0.1), (200, 0.2)])}
     budgets = [10 * i for i in range(1, 21)]
-    assert S.ratio(hir, grpo, [0, 1], budgets) == naive_ratio(hir, grpo, [0, 1], budgets) == 0.4
-    assert S.ratio(grpo, hir, [0, 1], budgets) == math.inf  # GRPO never reaches HiR's final
+    assert N.ratio(hir, grpo, [0, 1], budgets) == naive_ratio(hir, grpo, [0, 1], budgets) == 0.4
+    assert N.ratio(grpo, hir, [0, 1], budgets) == math.inf  # GRPO never reaches HiR's final
     flat = {s: line([(0, 0.0), (100, 0.0), (200, 0.0)]) for s in (0, 1)}
-    assert math.isnan(S.ratio(hir, flat, [0, 1], budgets))  # GRPO never rose: no answer, not "HiR is 20x faster"
-    assert all(math.isnan(x) for x in S.bootstrap(hir, flat, [0, 1], budgets, n=50))
-    lo, hi = S.bootstrap(hir, grpo, [0, 1], budgets, n=200)
+    assert math.isnan(N.ratio(hir, flat, [0, 1], budgets))  # GRPO never rose: no answer, not "HiR is 20x faster"
+    assert all(math.isnan(x) for x in N.bootstrap(hir, flat, [0, 1], budgets, n=50))
+    lo, hi = N.bootstrap(hir, grpo, [0, 1], budgets, n=200)
     assert lo <= 0.4 <= hi
 
 
 def test_collapse_is_final_below_half_the_best():
     curves = {0: line([(0, 0.1), (10, 0.6), (20, 0.29)]), 1: line([(0, 0.1), (10, 0.6), (20, 0.31)]),
               2: line([(0, 0.0), (10, 0.0), (20, 0.0)])}
-    assert S.collapsed(curves) == [0]
+    assert N.collapsed(curves) == [0]
 
 
 def test_summary_schema(tmp_path):
     start = {"heldout_ila": 0.02, "heldout_cla": 0.5}
     curves = {arm: {s: line([(0, 0.02), (480, 0.1 + 0.1 * s), (960, 0.2 + (arm == "hir") * 0.1)]) for s in (0, 1)}
               for arm in ("hir", "grpo", "grpo_cla")}
-    entry = S.summarize(curves, start, [0, 1])
+    entry = N.summarize(curves, start, [0, 1])
     summary = json.loads(json.dumps({"regimes": {"easy": entry}}))  # it is JSON (no inf)
     e = summary["regimes"]["easy"]
     assert e["start"] == start and set(e["final"]) == {"hir", "grpo", "grpo_cla"}
@@ -62,13 +63,13 @@ def test_summary_schema(tmp_path):
     assert e["final"]["grpo"]["per_seed"] == {"0": 0.2, "1": 0.2}
     assert e["collapsed"] == {"hir": [], "grpo": [], "grpo_cla": []}
     assert 0 < e["ratio_hir_vs_grpo"] < 1 and len(e["ci95"]) == 2
-    assert "ratio_hir_vs_grpo" in S.table("easy", entry, {a: 1e-3 for a in curves})
+    assert "ratio_hir_vs_grpo" in N.table("easy", entry, {a: 1e-3 for a in curves})
 
 
 def test_a_run_curve_starts_at_the_warm_start(tmp_path):
     rows = [{"step": 1, "generated": 48}, {"step": 2, "generated": 96, "heldout_ila": 0.1, "heldout_cla": 0.6}]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert S.curve(str(tmp_path), {"heldout_ila": 0.0, "heldout_cla": 0.5}) == [(0, 0.0, 0.5), (96, 0.1, 0.6)]
+    assert N.curve(str(tmp_path), {"heldout_ila": 0.0, "heldout_cla": 0.5}) == [(0, 0.0, 0.5), (96, 0.1, 0.6)]
 
 
 def test_flags_reach_train_and_bad_regimes_are_refused(tmp_path):
@@ -79,18 +80,33 @@ def test_flags_reach_train_and_bad_regimes_are_refused(tmp_path):
         S.parse(["--regimes", "medium"])
 
 
+def test_every_arm_generates_the_same_responses_unless_steps_are_given(tmp_path):
+    args = S.parse(["--out", str(tmp_path), "--model", "toy", "--regimes", "model", "--responses", "960"])
+    for arm in ("grpo", "grpo_cla", "grpo_rpp", "hir", "hir_rpp", "grpo_n6"):
+        flags = S.run_flags(args, "model", arm, 0, 1e-3, "OUT")
+        steps, every = (int(flags[flags.index(f) + 1]) for f in ("--steps", "--eval_every"))
+        per_step = 8 * (6 if arm in ("hir", "hir_rpp", "grpo_n6") else 8)  # the toy's 8 prompts x n samples
+        assert steps * per_step >= 960 > (steps - 1) * per_step  # 15 steps of 64, 20 of 48
+        evals = [s for s in range(1, steps + 1) if s % every == 0 or s == steps]  # as train.py evaluates
+        assert 5 <= len(evals) <= 6 and evals[-1] == steps
+    fixed = S.parse(["--out", str(tmp_path), "--model", "toy", "--regimes", "model", "--steps", "7",
+                     "--eval_every", "2"])
+    assert all(S.schedule(fixed, "model", arm) == (7, 2) for arm in ("grpo", "hir"))
+    assert S.horizon(fixed) == [7, 0, 625] and S.horizon(args) == [0, 960, 625]
+
+
 def test_diagnostics_average_first_and_last_steps_then_seeds(tmp_path):
     runs = []
     for s in (0, 1):
         d = tmp_path / f"run{s}"
         d.mkdir()
-        rows = [{k: 0.0 for k in S.DIAGNOSTICS} | {"step": i, "orig_entropy": i + s} for i in range(1, 21)]
+        rows = [{k: 0.0 for k in N.DIAGNOSTICS} | {"step": i, "orig_entropy": i + s} for i in range(1, 21)]
         (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         runs.append(str(d))
-    diag = S.diagnostics({"hir": runs})["hir"]
+    diag = N.diagnostics({"hir": runs})["hir"]
     assert diag["first"]["orig_entropy"] == pytest.approx((5.5 + 6.5) / 2)  # steps 1..10, then the two seeds
     assert diag["last"]["orig_entropy"] == pytest.approx((15.5 + 16.5) / 2)
-    assert "hir" in S.diagnostics_table(S.diagnostics({"hir": runs}))
+    assert "hir" in N.diagnostics_table(N.diagnostics({"hir": runs}))
 
 
 def fake_runs(monkeypatch, ila_of):
