@@ -19,7 +19,11 @@ def curve(out, start):
 
 
 DIAGNOSTICS = ["ila", "cla", "orig_entropy", "clip_frac", "approx_kl", "grad_norm", "all_fail_groups", "orig_adv_neg",
-               "replays", "replay_ratio_mean", "replay_clip_frac", "replay_approx_kl", "replay_adv_pos", "resp_len"]
+               "replays", "replay_ratio_mean", "replay_clip_frac", "replay_approx_kl", "replay_adv_pos", "resp_len",
+               "truncated"]
+# more pairs for summary.json's "ratios" (A_vs_B: the responses A needs to reach B's final mean ILA, over B's total):
+# GRPO against HiR (the reverse reading), the release's pair, the ablation against GRPO
+PAIRS = [("grpo", "hir"), ("hir_rpp", "grpo_rpp"), ("grpo_rpp", "hir_rpp"), ("hir_obase", "grpo")]
 
 
 def diagnostics(outs, first=10):
@@ -95,7 +99,9 @@ def summarize(curves, start, seeds):
     entry = {"start": start, "budget_responses": top, "seeds": seeds,
              "final": {arm: {"heldout_ila_mean": round(sum(c[s][-1][1] for s in seeds) / len(seeds), 4),
                              "heldout_cla_mean": round(sum(c[s][-1][2] for s in seeds) / len(seeds), 4),
-                             "per_seed": {str(s): round(c[s][-1][1], 4) for s in seeds}} for arm, c in curves.items()},
+                             "per_seed": {str(s): round(c[s][-1][1], 4) for s in seeds},
+                             "generated_mean": round(sum(c[s][-1][0] for s in seeds) / len(seeds))}  # top-ups: > top
+                       for arm, c in curves.items()},
              "collapsed": {arm: collapsed(c) for arm, c in curves.items()},
              "curves": {arm: [[b, mean_at(c, seeds, b), mean_at(c, seeds, b, 2)] for b in budgets]
                         for arm, c in curves.items()}}
@@ -107,6 +113,9 @@ def summarize(curves, start, seeds):
         entry["ratio_note"] = ("undefined: GRPO's final mean ILA is not above the start" if math.isnan(r) else
                                "never: HiR's mean ILA never reaches GRPO's final" if math.isinf(r) else
                                "responses HiR needs to reach GRPO's final mean ILA, over GRPO's total")
+    entry["ratios"] = {f"{a}_vs_{b}": {"ratio": finite(ratio(curves[a], curves[b], seeds, budgets)),
+                                       "ci95": [finite(x) for x in bootstrap(curves[a], curves[b], seeds, budgets)]}
+                       for a, b in PAIRS if a in curves and b in curves}  # null: never or undefined
     return entry
 
 

@@ -63,6 +63,9 @@ def test_summary_schema(tmp_path):
     assert e["final"]["grpo"]["per_seed"] == {"0": 0.2, "1": 0.2}
     assert e["collapsed"] == {"hir": [], "grpo": [], "grpo_cla": []}
     assert 0 < e["ratio_hir_vs_grpo"] < 1 and len(e["ci95"]) == 2
+    grpo_vs_hir = naive_ratio(curves["grpo"], curves["hir"], [0, 1], [48 * i for i in range(1, 21)])
+    assert e["ratios"]["grpo_vs_hir"]["ratio"] is None and math.isinf(grpo_vs_hir)  # GRPO never reaches HiR's 0.3
+    assert set(e["ratios"]) == {"grpo_vs_hir"} and e["final"]["hir"]["generated_mean"] == 960
     assert "ratio_hir_vs_grpo" in N.table("easy", entry, {a: 1e-3 for a in curves})
 
 
