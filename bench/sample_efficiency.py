@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
 from smollm2_cpu import IDS as SMOL_IDS  # noqa: E402 - the SmolLM2 signal's constraint ids
-from study_numbers import curve, diagnostics, diagnostics_table, plot, summarize, table  # noqa: E402
+from study_numbers import curve, diagnostics, diagnostics_table, plot, plot_diagnostics, summarize, table  # noqa: E402
 
 REGIMES = {"easy": 0.7, "hard": 0.4}  # the writer's obey probability p of each regime's warm start
 RPP = ["--adv", "reinforce_pp", "--kl_in_reward", "0.001", "--mini_batches", "2"]  # the release's estimator
@@ -262,12 +262,15 @@ def study(args):
         summary["regimes"][regime] = json.loads(json.dumps(entry))  # as a later study reads it back
         print(table(regime, entry, lrs) + "\n" + diagnostics_table(entry["diagnostics"]), flush=True)
         plot(regime, entry, os.path.join(args.out, f"curves_{regime}.png"))
+        plot_diagnostics(regime, {arm: [outs[(arm, s)] for s in args.seeds] for arm in args.arms},
+                         os.path.join(args.out, f"diagnostics_{regime}.png"))
     texts = [table(r, e, e["lr"]) + "\n" + diagnostics_table(e["diagnostics"]) for r, e in summary["regimes"].items()]
     json.dump(summary, open(path + ".tmp", "w"), indent=1)
     os.replace(path + ".tmp", path)
     open(os.path.join(args.out, "table.txt"), "w").write("\n\n".join(texts) + "\n")
     if args.results:
-        for name in ["summary.json", "table.txt"] + [f"curves_{r}.png" for r in args.regimes]:
+        for name in ["summary.json", "table.txt"] + [f"{k}_{r}.png" for k in ("curves", "diagnostics")
+                                                      for r in args.regimes]:
             if os.path.exists(os.path.join(args.out, name)):
                 shutil.copy(os.path.join(args.out, name), os.path.join(HERE, "results", "study_" + name))
     return summary

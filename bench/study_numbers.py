@@ -139,13 +139,19 @@ def table(name, entry, lrs):
     return "\n".join(lines)
 
 
-def plot(name, entry, path):
+def _pyplot():
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        return plt
     except ImportError:
-        return print("(curves PNG skipped: pip install matplotlib)")
+        print("(PNG skipped: pip install matplotlib)")
+
+
+def plot(name, entry, path):
+    if not (plt := _pyplot()):
+        return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for arm, points in entry["curves"].items():
         xs = [0] + [p[0] for p in points]
@@ -156,3 +162,27 @@ def plot(name, entry, path):
         ax.set(xlabel="generated responses (top-ups included)", ylabel=what, title=f"{name}: {what}")
         ax.legend()
     fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+DIAG_PLOT = {"all_fail_groups": "groups whose originals all fail", "orig_adv_neg": "originals' negative advantage",
+             "truncated": "share cut at the length cap", "orig_entropy": "originals' entropy (nats/token)",
+             "replay_clip_frac": "replay tokens clipped"}
+
+
+def plot_diagnostics(name, outs, path):
+    """The reading's evidence as curves: per arm, the seeds' mean of each training diagnostic at each step, against
+    generated responses (outs: {arm: [run dirs]})."""
+    if not (plt := _pyplot()):
+        return
+    fig, axes = plt.subplots(1, len(DIAG_PLOT), figsize=(4.2 * len(DIAG_PLOT), 3.6))
+    for arm, dirs in outs.items():
+        runs = [[json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))] for d in dirs]
+        steps = min(len(r) for r in runs)
+        xs = [sum(r[i]["generated"] for r in runs) / len(runs) for i in range(steps)]
+        for (key, what), ax in zip(DIAG_PLOT.items(), axes):
+            ax.plot(xs, [sum(r[i].get(key, 0) for r in runs) / len(runs) for i in range(steps)], lw=1, label=arm)
+            ax.set(xlabel="generated responses", title=f"{name}: {what}")
+    axes[0].legend()
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path

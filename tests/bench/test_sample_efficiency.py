@@ -171,6 +171,7 @@ def test_a_study_of_one_regime_keeps_the_other_regimes_entries(monkeypatch, tmp_
     monkeypatch.setattr(S, "warm_start", lambda args, regime: ["--model", "toy"])
     monkeypatch.setattr(S, "start_point", lambda args, regime: {"heldout_ila": 0.0, "heldout_cla": 0.5})
     monkeypatch.setattr(S, "plot", lambda *a: None)
+    monkeypatch.setattr(S, "plot_diagnostics", lambda *a: None)
     S.study(S.parse(["--out", str(tmp_path), "--regimes", "easy", "hard", "--arms", "grpo", "hir", "--seeds", "0",
                      "1", "--lr", "grpo=1e-3", "hir=1e-3"]))
     S.study(S.parse(["--out", str(tmp_path), "--regimes", "easy", "--arms", "grpo", "hir", "hir_obase", "--seeds",
@@ -193,3 +194,23 @@ def test_the_gpu_preset_is_the_cpu_signal_at_four_times_its_batch(tmp_path):
     assert cfg.model == "smollm2" and cfg.lr == pytest.approx(2e-5) and cfg.max_new_tokens == 64
     assert cfg.prompts_per_step == 8 and cfg.eval_size == 625 and cfg.eval_every == 10
     assert C.constraint_ids(cfg) == S.SMOL_IDS.split(",") and (cfg.min_constraints, cfg.max_constraints) == (2, 3)
+
+
+def test_diagnostics_png_has_a_curve_per_arm_and_diagnostic(tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    runs = []
+    for s in (0, 1):
+        d = tmp_path / f"run{s}"
+        d.mkdir()
+        rows = [{k: float(i) for k in N.DIAG_PLOT} | {"generated": 48 * i} for i in range(1, 6)]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        runs.append(str(d))
+    drawn = []
+    real = plt.Axes.plot
+    plt.Axes.plot = lambda ax, xs, ys, **kw: drawn.append((list(xs), list(ys), kw["label"])) or real(ax, xs, ys, **kw)
+    try:
+        path = N.plot_diagnostics("easy", {"hir": runs, "grpo": runs[:1]}, str(tmp_path / "d.png"))
+    finally:
+        plt.Axes.plot = real
+    assert open(path, "rb").read(4) == b"\x89PNG" and len(drawn) == 2 * len(N.DIAG_PLOT)
+    assert drawn[0] == ([48, 96, 144, 192, 240], [1.0, 2.0, 3.0, 4.0, 5.0], "hir")  # the seeds' mean per step
