@@ -24,8 +24,8 @@ tests/engines/test_continuous.py checks every token and log-prob against decodin
 import torch
 import torch.nn.functional as F
 
-from engines.fast import _decode_step, _kv, _static_cache_from_prefill
-from engines.step import forward, position_ids_from, sample_token
+from engines.fast import _decode_step, _static_cache_from_prefill
+from engines.step import forward, kv_layers, position_ids_from, sample_token
 
 
 def _left_pad(rows, pad_id, device):
@@ -52,7 +52,7 @@ def _admit(model, cache, full_mask, slots, prompts, c):
     _, prefill = forward(model, input_ids=ids, attention_mask=mask, position_ids=position_ids_from(mask),
                          use_cache=True, logits_to_keep=1)
     P = ids.shape[1]
-    for layer, (k, v) in zip(cache.layers, _kv(prefill)):
+    for layer, (k, v) in zip(cache.layers, kv_layers(prefill)):
         for j, (s, h) in enumerate(zip(slots, heads)):
             if len(h):
                 layer.keys[s, :, c - len(h):c] = k[j, :, P - len(h):].to(layer.keys.dtype)

@@ -29,14 +29,8 @@ import torch
 from torch.profiler import record_function
 from transformers import StaticCache
 
-from engines.step import cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms, sample_token
-
-
-def _kv(cache):
-    """[(keys, values)] per layer, each (b, heads, t, head_dim), across cache layouts."""
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    return list(zip(cache.key_cache, cache.value_cache))
+from engines.step import (cat_right_padded, forward, kv_layers, position_ids_from, response_mask_from, row_uniforms,
+                          sample_token)
 
 
 def _static_cache_from_prefill(model, prefill_cache, n, max_len):
@@ -46,7 +40,7 @@ def _static_cache_from_prefill(model, prefill_cache, n, max_len):
     (bf16 weights: a bf16 cache; never fp32 weights under autocast, whose keys came out bf16)."""
     cache = StaticCache(config=model.config, max_cache_len=max_len)
     dtype = model.get_output_embeddings().weight.dtype
-    for layer, (k, v) in zip(cache.layers, _kv(prefill_cache)):
+    for layer, (k, v) in zip(cache.layers, kv_layers(prefill_cache)):
         positions = {"cache_position": torch.arange(k.shape[2], device=k.device)}  # read by older versions
         layer.update(k.repeat_interleave(n, 0).to(dtype), v.repeat_interleave(n, 0).to(dtype), positions)
     return cache

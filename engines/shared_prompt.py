@@ -9,27 +9,10 @@ over the responses (N rows, R tokens) attending to their own prompt's keys and v
 Causal attention makes this exact: a prompt token's state never depends on what follows it. Under autograd
 the gather sums each prompt's gradient over its rows, as the plain pass does implicitly.
 """
-import inspect
-
 import torch
 from transformers import DynamicCache
 
-_CACHE_KW = {}
-
-
-def _cache_kw(body):
-    """The body's KV-cache argument: `cache` in recent transformers 5.x, `past_key_values` before."""
-    cls = type(body)
-    if cls not in _CACHE_KW:
-        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
-    return _CACHE_KW[cls]
-
-
-def _layers(cache):
-    """[(keys, values)] per layer, each (G, kv_heads, P, head_dim), across cache layouts."""
-    if hasattr(cache, "layers"):
-        return [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
-    return list(zip(cache.key_cache, cache.value_cache))
+from engines.step import cache_of, call, kv_layers
 
 
 def response_states(body, input_ids, attention_mask, position_ids, P):
@@ -44,18 +27,17 @@ def response_states(body, input_ids, attention_mask, position_ids, P):
     rows = torch.arange(len(row_prompt), device=input_ids.device)
     first = torch.full((len(unique),), len(rows), dtype=torch.long, device=input_ids.device)
     first.scatter_reduce_(0, row_prompt, rows, "amin")                                       # (G,) a row of each
-    out = body(input_ids=input_ids[first, :P], attention_mask=attention_mask[first, :P],
+    out = call(body, input_ids=input_ids[first, :P], attention_mask=attention_mask[first, :P],
                position_ids=position_ids[first, :P], use_cache=True)
     last_prompt = out.last_hidden_state[row_prompt, -1:]                                      # (N, 1, H)
     if input_ids.shape[1] == P + 1:  # one response token: the prompt's last state predicts it
         return last_prompt
-    layers = _layers(out["cache"] if "cache" in out else out.past_key_values)
+    layers = kv_layers(cache_of(out))
     if any(k is None or k.shape[-2] != P for k, _ in layers):  # a cache that dropped keys: not exact
         return None
     gathered = DynamicCache(ddp_cache_data=((k[row_prompt], v[row_prompt]) for k, v in layers))  # one at a time
-    rest = body(input_ids=input_ids[:, P:-1], attention_mask=attention_mask[:, :-1],
-                position_ids=position_ids[:, P:-1], use_cache=True,
-                **{_cache_kw(body): gathered}).last_hidden_state                              # (N, R - 1, H)
+    rest = call(body, input_ids=input_ids[:, P:-1], attention_mask=attention_mask[:, :-1],
+                position_ids=position_ids[:, P:-1], use_cache=True, cache=gathered).last_hidden_state  # (N, R - 1, H)
     if gathered.get_seq_length() != input_ids.shape[1] - 1:  # the body did not read (and extend) our cache
         raise ValueError(f"{type(body).__name__} ignored the prompt cache; score with --share_prompts false")
     return torch.cat([last_prompt, rest], 1)

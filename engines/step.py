@@ -60,19 +60,37 @@ def sample_token(logits, temperature, top_p, u):
     return tok[:, 0], logp.gather(-1, tok)[:, 0], entropy
 
 
-_CACHE_KW = {}  # model class -> the name of its KV-cache argument
+_CACHE_KW = {}  # module class -> the name of its KV-cache argument
+
+
+def call(module, **kw):
+    """module(...) (a causal LM or its decoder body) across transformers versions: the KV cache argument is
+    `cache` in recent 5.x (it was `past_key_values`); pass it as `cache`. Returns the model output."""
+    cls = type(module)
+    if cls not in _CACHE_KW:
+        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+    if "cache" in kw:
+        kw[_CACHE_KW[cls]] = kw.pop("cache")
+    return module(**kw)
+
+
+def cache_of(out):
+    """The KV cache a model output carries, by its key (the deprecated attribute alias warns on access)."""
+    return out["cache"] if "cache" in out else out.get("past_key_values")
+
+
+def kv_layers(cache):
+    """[(keys, values)] per layer, each (b, kv_heads, t, head_dim), across cache layouts (None for a layer that
+    holds none, e.g. one that shares another layer's keys)."""
+    if hasattr(cache, "layers"):
+        return [(getattr(layer, "keys", None), getattr(layer, "values", None)) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))
 
 
 def forward(model, **kw):
-    """model(...) across transformers versions: the KV cache argument is `cache` in recent 5.x
-    (it was `past_key_values`); returns (logits, cache)."""
-    cls = type(model)
-    if cls not in _CACHE_KW:
-        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    if "cache" in kw:
-        kw[_CACHE_KW[cls]] = kw.pop("cache")
-    out = model(**kw)
-    return out.logits, getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    """model(...) through `call`; returns (logits, cache)."""
+    out = call(model, **kw)
+    return out.logits, cache_of(out)
 
 
 def cat_right_padded(parts, fill):

@@ -16,6 +16,7 @@ import config as C
 import data as D
 import eval as E
 import engines.fast as FR
+from engines.step import kv_layers
 import rollout as R
 import train as T
 from models import cast_weights, load_model
@@ -136,7 +137,7 @@ def test_static_cache_takes_the_weights_dtype(toy):
     _, prefill = R.forward(model, input_ids=ids, attention_mask=mask, position_ids=R.position_ids_from(mask),
                            use_cache=True)
     cache = FR._static_cache_from_prefill(bf16, prefill, 2, ids.shape[1] + 4)
-    assert all(k.dtype == v.dtype == torch.bfloat16 for k, v in FR._kv(cache))
+    assert all(k.dtype == v.dtype == torch.bfloat16 for k, v in kv_layers(cache))
 
 
 @pytest.mark.parametrize("device", DEVICES)
