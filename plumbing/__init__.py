@@ -2,4 +2,5 @@
 
     distributed.py  torchrun: ranks, reductions, gathers in the single-process order
     rundir.py       one run per directory: checkpoints, resume, forks, metrics lines, curves
+    trackers.py     --report_to: the metrics rows also to TensorBoard or W&B, resumes continuing their curves
 """
