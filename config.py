@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field, fields as dc_fields
 from typing import Literal
 
@@ -49,6 +50,13 @@ class Config:
     n: int = field(default=0, metadata={
         "help": "samples per prompt; 0 = 6 for hir, 8 for the baselines (same generation budget)"})
     max_new_tokens: int = field(default=256, metadata={"help": "response length cap"})
+    max_prompt_length: int = field(default=2048, metadata={
+        "help": "prompt tokens after the chat template (the release's 2,048); a --data row over it is refused "
+                "naming file and line, before the model loads"})
+    long_prompts: Literal["error", "skip"] = field(default="error", metadata={
+        "help": "a --data row over --max_prompt_length: error (refuse the file: an overlong row is most likely a "
+                "mistake, and dropping rows changes the data) | skip (drop and count them, as the release's "
+                "filter_overlong_prompts)"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature (also used to score tokens)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass"})
     engine: Literal["auto", "hf", "fast"] = field(default="auto", metadata={
@@ -116,6 +124,15 @@ class Config:
         "help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp64 (tests); bf16: "
                 "sampling reads a bf16 copy of the weights, the update runs fp32 "
                 "master weights under bf16 autocast (train.py, precision and devices)"})
+    threads: int = field(default=0, metadata={
+        "help": "CPU threads (torch.set_num_threads); 0 = torch's default (one per core). A run repeats bit for bit "
+                "for a given value (plumbing/reproducible.py)"})
+    deterministic: bool = field(default=False, metadata={
+        "help": "CUDA: deterministic kernels (torch.use_deterministic_algorithms, cuBLAS workspace), slower; on "
+                "the CPU runs repeat bit for bit whatever this says (docs/training.md, same seed, same run)"})
+    report_to: Literal["none", "tensorboard", "wandb"] = field(default="none", metadata={
+        "help": "also log each metrics line and the config to TensorBoard (out/tensorboard) or Weights & Biases "
+                "(TRL's name; the library is imported only when named)"})
     debug: bool = field(default=False, metadata={"help": "re-verify every replay (reward must be 1)"})
 
 
@@ -130,7 +147,9 @@ class Parser(HfArgumentParser):
                          formatter_class=argparse.RawDescriptionHelpFormatter)
         self.help_lines = {f.name: f.metadata.get("help", "") for f in dc_fields(dataclass_type)}
         for action in self._actions:  # --help shows each default (the preset's, with --model toy)
-            if action.dest in self.help_lines:
+            if action.option_strings and action.option_strings[0].startswith("--no_"):  # HfArgumentParser's negation
+                action.help = f"the same as --{action.dest} false"
+            elif action.dest in self.help_lines and action.default != "":  # an empty default: the help line says
                 action.help = f"{action.help} (default: %(default)s)"
 
     def error(self, message):
@@ -172,7 +191,7 @@ def saved_config(resume, quiet=False):
     path = os.path.join(resume, "hir_config.json" if is_checkpoint(resume) else "config.json")
     if not os.path.exists(path):
         raise SystemExit(f"error: --resume {resume}: neither a run directory (config.json) nor a checkpoint "
-                         "folder (trainer_state.pt and hir_config.json)")
+                         "folder (trainer_state.json and hir_config.json)")
     skip, known = ("out", "resume", "overwrite", "config", "device"), {f.name for f in dc_fields(Config)}
     saved = json.load(open(path))
     if set(saved) - known and not quiet:  # a run from another version of this file
@@ -181,7 +200,7 @@ def saved_config(resume, quiet=False):
 
 
 def is_checkpoint(path):
-    return os.path.exists(os.path.join(path, "trainer_state.pt"))
+    return any(os.path.exists(os.path.join(path, f"trainer_state.{ext}")) for ext in ("json", "pt"))  # .pt: old runs
 
 
 def run_dir_of(resume):
@@ -217,8 +236,8 @@ def refuse_contradictions(cfg, saved, resume):
     """A flag (or --config file) that contradicts the resumed run is an error naming both values."""
     for name in FIXED_ON_RESUME:
         if name in saved and getattr(cfg, name) != saved[name]:
-            raise SystemExit(f"error: --resume {resume}: --{name} {getattr(cfg, name)!r} contradicts the run's "
-                             f"{name} {saved[name]!r}; a resumed run keeps it (start a fresh run with another --out)")
+            usage_error(f"--resume {resume}: --{name} {getattr(cfg, name)!r} contradicts the run's "
+                        f"{name} {saved[name]!r}; a resumed run keeps it (start a fresh run with another --out)")
 
 
 def _looks_local(v):
@@ -238,7 +257,8 @@ _RULES = {  # field: (test, what it must be)
     "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"),
     "n": (lambda v: v >= 0, ">= 0"), "micro_batch": (lambda v: v >= 1, ">= 1"),
     "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
-    "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_constraints": (lambda v: v >= 1, ">= 1"),
+    "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_prompt_length": (lambda v: v >= 1, ">= 1"),
+    "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"), "max_constraints": (lambda v: v >= 1, ">= 1"),
     "min_constraints": (lambda v: v >= 1, ">= 1 (and at most max_constraints)"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "lr": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"), "beta": (lambda v: v >= 0, ">= 0"),
@@ -258,32 +278,48 @@ _RULES = {  # field: (test, what it must be)
 }
 
 
+class UsageError(SystemExit):
+    """A bad flag or value: `error: ...` on stderr and exit status 2, as argparse's own errors; runtime refusals
+    (bad files, bad data, a run that cannot go on) are SystemExit("error: ...") and exit 1."""
+    def __init__(self, message):
+        super().__init__(2)
+        self.message = f"error: {message}"
+        print(self.message, file=sys.stderr)
+
+    def __str__(self):
+        return self.message
+
+
+def usage_error(message):
+    raise UsageError(message)
+
+
 def validate(cfg):
     for name, (ok, want) in _RULES.items():
         if not ok(getattr(cfg, name)):
             help_line = next(f.metadata["help"] for f in dc_fields(Config) if f.name == name)
-            raise SystemExit(f"bad config value --{name} {getattr(cfg, name)!r}: must be {want} ({help_line})")
+            usage_error(f"bad config value --{name} {getattr(cfg, name)!r}: must be {want} ({help_line})")
     if cfg.min_constraints > cfg.max_constraints:
-        raise SystemExit(f"bad config value --min_constraints {cfg.min_constraints}: must be at most --max_constraints "
+        usage_error(f"bad config value --min_constraints {cfg.min_constraints}: must be at most --max_constraints "
                          f"{cfg.max_constraints}")
     if cfg.n == 0:
         cfg.n = 6 if cfg.method == "hir" else 8
     if cfg.n < 2 and cfg.adv in ("grpo", "drgrpo"):
-        raise SystemExit(f"bad config value --n {cfg.n}: group advantages need at least 2 samples per prompt (a "
+        usage_error(f"bad config value --n {cfg.n}: group advantages need at least 2 samples per prompt (a "
                          "group of one has advantage 0, so nothing is learned); use --n 2 or more, "
                          "or --adv reinforce_pp")
     if cfg.replay_baseline != "shared" and (cfg.method != "hir" or cfg.adv == "reinforce_pp"):
-        raise SystemExit(f"bad config value --replay_baseline {cfg.replay_baseline}: only --method hir with group "
+        usage_error(f"bad config value --replay_baseline {cfg.replay_baseline}: only --method hir with group "
                          f"advantages (--adv grpo or drgrpo) has replays in a group's baseline")
     if cfg.method == "hir" and cfg.k_per_prompt > cfg.n:
-        raise SystemExit(f"bad config value --k_per_prompt {cfg.k_per_prompt}: must be at most --n {cfg.n} (a budget "
+        usage_error(f"bad config value --k_per_prompt {cfg.k_per_prompt}: must be at most --n {cfg.n} (a budget "
                          "beyond the samples makes the top-up draw up to k more samples per prompt every step)")
     try:  # auto -> what this machine has, checked now rather than after the model loads
         cfg.device = resolve_device(cfg.device)
         cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
         cfg.engine = resolve_engine(cfg.engine, cfg.device)
     except ValueError as e:
-        raise SystemExit(f"bad config value: {e}") from None
+        usage_error(f"bad config value: {e}")
     return cfg
 
 

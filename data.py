@@ -30,6 +30,8 @@ import itertools
 import json
 import random
 import sys
+from dataclasses import dataclass
+from typing import Callable
 
 from constraints import KNOWN_IDS, MULDIMIF_ID, TEMPLATES, Constraint, Instruction
 
@@ -186,21 +188,63 @@ def official_response(item, where):
     return {"prompt": users[0], "response": turns[-1]["content"]}
 
 
-def load_instructions(path, log=True):
+@dataclass
+class PromptLimit:
+    """The longest prompt a run takes: max_tokens after the chat template (the release's max_prompt_length,
+    2,048, refused where it is built: truncation='error'). `count` gives the chat-templated token counts of a
+    list of prompts. A prompt of more than max_chars characters is over without being tokenized (max_chars =
+    max_tokens x the longest vocabulary entry: no token covers more characters), so a 50 MB row costs no
+    tokenizer time. skip: drop and count such rows, as verl's filter_overlong_prompts (the release sets it)."""
+    max_tokens: int
+    count: Callable
+    max_chars: int
+    skip: bool = False
+
+    def problems(self, prompts):
+        """-> per prompt: None if it fits, else what is wrong (one line)."""
+        out = [f"prompt: {len(p):,} characters, more than {self.max_tokens} tokens can hold (--max_prompt_length); "
+               "refused before tokenizing" if len(p) > self.max_chars else None for p in prompts]
+        short = [i for i, why in enumerate(out) if why is None]
+        for i, n in zip(short, self.count([prompts[i] for i in short]) if short else []):
+            if n > self.max_tokens:
+                out[i] = f"prompt: {n:,} tokens after the chat template, over --max_prompt_length {self.max_tokens}"
+        return out
+
+
+def apply_limit(instructions, wheres, limit, path, log=True):
+    """Refuse (or with limit.skip drop and count) the instructions whose prompt is over `limit`."""
+    problems = limit.problems([ins.render() for ins in instructions])
+    over = [i for i, why in enumerate(problems) if why]
+    if over and not limit.skip:
+        i = over[0]
+        raise DataError(f"{wheres[i]}: {problems[i]} ({len(over)} rows over in all; --long_prompts skip drops them, "
+                        "as the release's filter_overlong_prompts does)")
+    if over and log:
+        print(f"{path}: skipped {len(over)} rows whose prompt is over --max_prompt_length {limit.max_tokens} "
+              f"(--long_prompts skip); first: {wheres[over[0]]}", file=sys.stderr)
+    return [ins for i, ins in enumerate(instructions) if not problems[i]]
+
+
+def load_instructions(path, log=True, limit=None):
     """Every instruction of a JSONL file (any row format) or of MulDimIF's JSON list. HIR-16K's type4 rows
-    (soft constraints, LLM-judged) are skipped, counted on one line of stderr (unless log is False)."""
+    (soft constraints, LLM-judged) are skipped, counted on one line of stderr (unless log is False). With a
+    PromptLimit, rows whose prompt is over it are refused naming file and line (or skipped and counted)."""
     if is_json_list(path):
-        return [muldimif_item(item, f"{path}[{i}]") for i, item in enumerate(read_json_list(path))]
-    out, soft = [], 0
+        items = read_json_list(path)
+        wheres = [f"{path}[{i}]" for i in range(len(items))]
+        out = [muldimif_item(item, where) for item, where in zip(items, wheres)]
+        return apply_limit(out, wheres, limit, path, log) if limit else out
+    out, wheres, soft = [], [], 0
     for lineno, row in read_jsonl(path):
         if "question" in row and row.get("data_source") in SOFT_SOURCES:
             soft += 1
             continue
-        out.append(parse_row(row, f"{path}:{lineno}"))
+        wheres.append(f"{path}:{lineno}")
+        out.append(parse_row(row, wheres[-1]))
     if soft and log:
         print(f"{path}: skipped {soft} type4 rows (soft constraints only an LLM judge can check; HiR's rule reward "
               f"has no branch for them); {len(out)} rows kept", file=sys.stderr)
-    return out
+    return apply_limit(out, wheres, limit, path, log) if limit else out
 
 
 def write_jsonl(path, rows):
@@ -316,10 +360,11 @@ class PromptSource:
     """Training instructions in an order fixed by the seed. Synthetic data is an endless stream
     (instruction i depends on (seed, i) only); a file is reshuffled every epoch. The only state
     is `position`, which checkpoints carry, so a resumed run sees exactly the same prompts."""
-    def __init__(self, data="synthetic", seed=0, ids=KNOWN_IDS, max_constraints=3, words=None, min_constraints=1):
+    def __init__(self, data="synthetic", seed=0, ids=KNOWN_IDS, max_constraints=3, words=None, min_constraints=1,
+                 limit=None):
         self.seed, self.ids, self.max_constraints, self.words, self.position = seed, ids, max_constraints, words, 0
         self.min_constraints = min_constraints
-        self.rows = None if data == "synthetic" else load_instructions(data)
+        self.rows = None if data == "synthetic" else load_instructions(data, limit=limit)
         if self.rows == []:
             raise DataError(f"{data}: no rows")
 

@@ -162,23 +162,36 @@ def cast_weights(model, dtype):
     return model
 
 
-def load_model(name="smollm2", dtype=torch.float32, device="cpu"):
-    """(model, tokenizer) for "toy", "smollm2", a local folder, or a hub id."""
+def _not_loadable(name, e):  # not a folder here, and the hub did not answer (or has no such model)
+    return ValueError(f"model {name!r}: not toy, smollm2 or a save_pretrained folder here, and not "
+                      f"loadable from the hub ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+
+
+def load_tokenizer(name="smollm2"):
+    """The tokenizer alone (seconds, no weights): train.py checks prompt lengths with it before the model loads."""
     if name == "toy":
-        tok = toy_tokenizer()
-        return cast_weights(toy_model(tok), dtype).to(device), tok
-    path = smollm2_folder() if name == "smollm2" else name
+        return toy_tokenizer()
     try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
-    except OSError as e:  # not a folder here, and the hub did not answer (or has no such model)
-        raise ValueError(f"model {name!r}: not toy, smollm2 or a save_pretrained folder here, and not "
-                         f"loadable from the hub ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        tok = AutoTokenizer.from_pretrained(smollm2_folder() if name == "smollm2" else name)
+    except OSError as e:
+        raise _not_loadable(name, e) from None
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token  # only used to pad prompts; masks never come from pad ids
     if tok.chat_template is None:
         tok.chat_template = CHATML
-    return model, tok
+    return tok
+
+
+def load_model(name="smollm2", dtype=torch.float32, device="cpu"):
+    """(model, tokenizer) for "toy", "smollm2", a local folder, or a hub id."""
+    tok = load_tokenizer(name)
+    if name == "toy":
+        return cast_weights(toy_model(tok), dtype).to(device), tok
+    try:
+        model = AutoModelForCausalLM.from_pretrained(smollm2_folder() if name == "smollm2" else name, dtype=dtype)
+    except OSError as e:
+        raise _not_loadable(name, e) from None
+    return model.to(device), tok
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from data import PromptLimit
 from engines.fast import decode_fast
 from engines.shared_prompt import response_states
 from engines.step import (cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms,  # noqa: F401
@@ -62,11 +63,24 @@ def eos_token_ids(model, tokenizer):
     return torch.tensor(sorted(i for i in ids if i is not None), device=model.device)
 
 
-def encode_prompts(tokenizer, prompts, device="cpu"):
-    """Chat-template each prompt as one user turn, then left-pad: (B, P) ids and mask."""
+def chat_ids(tokenizer, prompts):
+    """Each prompt as one user turn of the chat template -> its token ids (a list per prompt)."""
     texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                            add_generation_prompt=True) for p in prompts]
-    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+
+def prompt_limit(tokenizer, max_tokens, skip=False):
+    """data.PromptLimit for this tokenizer: chat-templated lengths, and the characters no prompt of max_tokens
+    can exceed (max_tokens x the longest vocabulary entry), past which nothing is tokenized."""
+    longest = max(map(len, tokenizer.get_vocab()))
+    return PromptLimit(max_tokens, lambda prompts: [len(r) for r in chat_ids(tokenizer, prompts)],
+                       max_tokens * longest, skip)
+
+
+def encode_prompts(tokenizer, prompts, device="cpu"):
+    """Chat-template each prompt as one user turn, then left-pad: (B, P) ids and mask."""
+    rows = chat_ids(tokenizer, prompts)
     P = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids = torch.tensor([[pad] * (P - len(r)) + r for r in rows], device=device)

@@ -18,15 +18,16 @@ One step (`train_step`), B prompts:
 What it simplifies: one optimizer, no value model, no learning-rate schedule, and a plain loop of
 forward calls where verl and OpenRLHF run vLLM (rollout engines: docs/engines.md).
 """
-import copy
+import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: no spinning threads on busy cores
+import copy  # noqa: E402 (the rest of the imports)
 import dataclasses
 import functools
 import hashlib
 import json
 import math
-import os
+import pickle
 import random
-import shutil
 import sys
 import time
 
@@ -36,15 +37,17 @@ from transformers.utils import logging as hf_logging
 
 import hir
 import replay
-from config import constraint_ids, heldout_set, keyword_pool, parse_config
+from config import constraint_ids, heldout_set, keyword_pool, parse_config, usage_error
 from constraints import cla, ila, verify
 from data import DataError, PromptSource
 from eval import evaluate, ila_cla
-from models import DTYPES, cast_weights, load_model
+from models import DTYPES, cast_weights, load_model, load_tokenizer
 from plumbing import distributed
+from plumbing.reproducible import set_threads_and_determinism
+from plumbing.trackers import open_tracker
 from plumbing.rundir import (checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir, print_summary,
-                             save_checkpoint, step_of)
-from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
+                             read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run, write_json)
+from rollout import Rollout, cat_right_padded, cat_rollouts, prompt_limit, sample, token_logprobs
 
 # one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a
 # row whose every update was non-finite means the weights themselves are broken (e.g. --lr 2e6 for 2e-6)
@@ -275,10 +278,13 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
 
 # ----------------------------------------------------------------------------- main
 def setup(cfg):
-    try:  # the data first: a bad row fails before the model loads
+    set_threads_and_determinism(cfg)
+    try:  # the data first, its prompts measured with the tokenizer alone: a bad row fails before the model loads
+        limit = None if cfg.data == "synthetic" else prompt_limit(load_tokenizer(cfg.model), cfg.max_prompt_length,
+                                                                   skip=cfg.long_prompts == "skip")
         source = PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg),
-                              cfg.min_constraints)
-    except (DataError, OSError) as e:
+                              cfg.min_constraints, limit)
+    except (DataError, OSError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):
         raise SystemExit(f"{cfg.data}: IFEval rows have fixed prompts that HiR cannot rewrite; "
@@ -288,14 +294,17 @@ def setup(cfg):
     master = torch.float64 if cfg.dtype == "fp64" else torch.float32
     try:
         policy, tok = load_model(ckpt or cfg.model, dtype=master, device=cfg.device)  # the weights AdamW updates
-        state = torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False) if ckpt else None
+        state = read_trainer_state(ckpt) if ckpt else None  # plain values and tensors: nothing here runs code
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
-    except Exception as e:  # a corrupted checkpoint (SafetensorError, a truncated pickle, ...): name an older one
+    except Exception as e:  # a corrupted checkpoint (SafetensorError, a truncated file, ...): name an older one
         if not ckpt:
             raise
         older = [c for c in checkpoints(os.path.dirname(os.path.normpath(ckpt))) if step_of(c) < step_of(ckpt)]
-        raise SystemExit(f"error: checkpoint {ckpt} is unreadable ({type(e).__name__}: {str(e)[:100]}); resume from "
+        why = ("an old-format trainer_state.pt holding more than tensors and plain values: refused, since "
+               "unpickling it could run code" if isinstance(e, pickle.UnpicklingError)
+               else f"{type(e).__name__}: {' '.join(str(e).split())[:100]}")
+        raise SystemExit(f"error: checkpoint {ckpt} is unreadable ({why}); resume from "
                          + (f"an older complete one: --resume {older[-1]} --out NEW_DIR" if older else
                             "scratch: no older checkpoint")) from None
     if cfg.grad_checkpointing:  # (renamed activation_checkpointing_enable in recent transformers)
@@ -313,8 +322,7 @@ def setup(cfg):
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
         step, source.position = state["step"], state["data_position"]
-    distributed.on_rank0(lambda: json.dump(dataclasses.asdict(cfg), open(os.path.join(cfg.out, "config.json"), "w"),
-                                           indent=1))
+    distributed.on_rank0(lambda: write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg)))
     return policy, sampler, ref_model, tok, optimizer, source, step
 
 
@@ -333,16 +341,17 @@ def main(argv=None):
     rank, world = distributed.init()  # (0, 1) without torchrun
     cfg.device = distributed.local_device(cfg.device)
     if cfg.prompts_per_step % world:
-        raise SystemExit(f"error: --prompts_per_step {cfg.prompts_per_step} must be a multiple of the {world} ranks")
+        usage_error(f"--prompts_per_step {cfg.prompts_per_step} must be a multiple of the {world} ranks")
     share = cfg.prompts_per_step // world
     if cfg.mini_batches > share * cfg.n:  # checked before any work: each mini-batch needs rows of its own
-        raise SystemExit(f"error: --mini_batches {cfg.mini_batches} is more than a step's {share * cfg.n} sampled rows "
-                         f"per process (--prompts_per_step {cfg.prompts_per_step} x --n {cfg.n} / {world} processes)")
+        usage_error(f"--mini_batches {cfg.mini_batches} is more than a step's {share * cfg.n} sampled rows "
+                    f"per process (--prompts_per_step {cfg.prompts_per_step} x --n {cfg.n} / {world} processes)")
     hf_logging.disable_progress_bar()  # one bar on the console: ours (not transformers' loading and saving bars)
     policy, sampler, ref_model, tok, optimizer, source, start = setup(cfg)
     heldout = heldout_set(cfg)
-    rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))] if start else []
+    rows = read_metrics(cfg.out) if start else []
     generated, t_start = (rows[-1]["generated"] if rows else 0), time.perf_counter()
+    tracker = open_tracker(cfg.report_to, cfg.out, dataclasses.asdict(cfg), start, rank)  # rank 0 alone logs
     # a bar only on a terminal: under nohup (stderr a file) the plain log lines every log_every steps stay readable
     bar = tqdm(range(start + 1, cfg.steps + 1), initial=start, total=cfg.steps, desc=cfg.method, dynamic_ncols=True,
                disable=rank != 0 or not sys.stderr.isatty())
@@ -361,19 +370,11 @@ def main(argv=None):
         broken = broken + 1 if metrics["skipped_updates"] == cfg.ppo_epochs * cfg.mini_batches else 0
         if rank == 0:
             log_metrics(cfg, metrics)
+            tracker.log(metrics)
         if broken >= NON_FINITE_STEPS:  # the weights themselves are broken: stop (every rank)
             bar.close()
-            # the weights went bad in the update of step - broken; checkpoints from there on hold them
-            bad = [c for c in checkpoints(cfg.out) if step_of(c) >= step - broken]
-            if rank == 0:
-                for c in bad:
-                    shutil.rmtree(c)
-            distributed.barrier()  # every rank names the same last good checkpoint
-            good = checkpoints(cfg.out)
-            raise SystemExit(f"error: step {step}: every update of the last {broken} steps was non-finite (loss or "
-                             f"gradient norm inf/nan) and skipped, so the weights no longer train; lower --lr "
-                             f"(it is {cfg.lr:g}). Removed {len(bad)} checkpoints holding those weights; last good "
-                             "checkpoint: " + (f"{good[-1]} (--resume {good[-1]})" if good else "none"))
+            tracker.finish()
+            stop_broken_run(cfg, step, broken, rank)
         if rank == 0:
             if step % cfg.log_every == 0 or step == cfg.steps:
                 bar.write(log_line(cfg, metrics, time.perf_counter() - t_step))
@@ -381,6 +382,7 @@ def main(argv=None):
                 save_checkpoint(cfg, step, policy, tok, optimizer, source)
         distributed.barrier()  # no rank runs ahead of a checkpoint being written
     bar.close()
+    tracker.finish()
     if rank == 0:
         plot_curves(cfg)
         print_summary(cfg, start, time.perf_counter() - t_start)

@@ -29,13 +29,16 @@ def response_states(body, input_ids, attention_mask, position_ids, P):
     first.scatter_reduce_(0, row_prompt, rows, "amin")                                       # (G,) a row of each
     out = call(body, input_ids=input_ids[first, :P], attention_mask=attention_mask[first, :P],
                position_ids=position_ids[first, :P], use_cache=True)
-    last_prompt = out.last_hidden_state[row_prompt, -1:]                                      # (N, 1, H)
+    # index_select, not x[row_prompt]: the backward of advanced indexing with repeated rows is a CPU
+    # index_put_ that adds with atomics across threads, in an order that changes from run to run
+    last_prompt = out.last_hidden_state[:, -1:].index_select(0, row_prompt)                   # (N, 1, H)
     if input_ids.shape[1] == P + 1:  # one response token: the prompt's last state predicts it
         return last_prompt
     layers = kv_layers(cache_of(out))
     if any(k is None or k.shape[-2] != P for k, _ in layers):  # a cache that dropped keys: not exact
         return None
-    gathered = DynamicCache(ddp_cache_data=((k[row_prompt], v[row_prompt]) for k, v in layers))  # one at a time
+    gathered = DynamicCache(ddp_cache_data=((k.index_select(0, row_prompt), v.index_select(0, row_prompt))
+                                            for k, v in layers))  # built one at a time
     rest = call(body, input_ids=input_ids[:, P:-1], attention_mask=attention_mask[:, :-1],
                 position_ids=position_ids[:, P:-1], use_cache=True, cache=gathered).last_hidden_state  # (N, R - 1, H)
     if gathered.get_seq_length() != input_ids.shape[1] - 1:  # the body did not read (and extend) our cache

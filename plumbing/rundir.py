@@ -3,9 +3,21 @@
     python train.py --resume runs/toy_hir --steps 200     # train.py calls everything here
 
 A run directory holds one run: config.json, metrics.jsonl (one JSON line per step), curves.png, and
-checkpoints step_XXXXXX/ (a save_pretrained folder, trainer_state.pt, hir_config.json), each written
-to a temp folder and renamed, so a checkpoint is complete or absent. `prepare_run_dir` is the policy:
-a fresh run needs an empty --out, --resume continues a run or forks it, nothing is ever mixed.
+checkpoints step_XXXXXX/, each written to a temp folder and renamed, so a checkpoint is complete or absent.
+`prepare_run_dir` is the policy: a fresh run needs an empty --out, --resume continues a run or forks it,
+nothing is ever mixed.
+
+The checkpoint format (this docstring is its one documented place; docs/training.md links here). A checkpoint
+holds nothing that runs code when read, so a downloaded run directory is safe to resume:
+  model.safetensors, config.json, tokenizer files   save_pretrained: an ordinary Hugging Face folder
+  hir_config.json          the run's Config
+  trainer_state.json       plain values: {"format": 1, "step", "data_position", "python_rng": [version,
+                           [625 ints], gauss], "param_groups": the optimizer's, "state_keys": {param index:
+                           [names]}, "plain_state": {param index: {name: number}}}
+  trainer_state.safetensors  tensors: "torch_rng", "state.{param index}.{name}" (AdamW: step, exp_avg,
+                           exp_avg_sq)
+Older checkpoints (trainer_state.pt, a torch pickle) are read with torch.load(weights_only=True), which
+refuses any pickle that would run code.
 """
 import dataclasses
 import json
@@ -15,24 +27,66 @@ import re
 import shutil
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from config import is_checkpoint, run_dir_of
+from plumbing import distributed
+
+STATE_FORMAT = 1  # trainer_state.json's "format": bumped when the layout above changes
+
+
+def write_trainer_state(folder, step, optimizer, data_position):
+    """The trainer state, in the format above: everything resume needs beside the weights."""
+    opt = optimizer.state_dict()
+    tensors = {"torch_rng": torch.get_rng_state()}
+    keys, plain = {}, {}
+    for i, state in opt["state"].items():
+        keys[str(i)] = sorted(state)
+        for name, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{i}.{name}"] = value.detach().contiguous().cpu()
+            else:
+                plain.setdefault(str(i), {})[name] = value
+    version, ints, gauss = random.getstate()
+    meta = {"format": STATE_FORMAT, "step": step, "data_position": data_position,
+            "python_rng": [version, list(ints), gauss], "param_groups": opt["param_groups"],
+            "state_keys": keys, "plain_state": plain}
+    save_file(tensors, os.path.join(folder, "trainer_state.safetensors"))
+    with open(os.path.join(folder, "trainer_state.json"), "w") as f:
+        json.dump(meta, f)
+
+
+def read_trainer_state(folder):
+    """-> {"step", "data_position", "optimizer" (a state dict on the CPU), "torch_rng", "python_rng"}, from either
+    format; nothing read can run code (an old pickle that tries is refused by weights_only=True)."""
+    path = os.path.join(folder, "trainer_state.json")
+    if not os.path.exists(path):  # the format before 1
+        return torch.load(os.path.join(folder, "trainer_state.pt"), weights_only=True, map_location="cpu")
+    with open(path) as f:
+        meta = json.load(f)
+    if meta.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r}; this version reads format {STATE_FORMAT}")
+    tensors = load_file(os.path.join(folder, "trainer_state.safetensors"))
+    state = {int(i): {name: tensors[f"state.{i}.{name}"] if f"state.{i}.{name}" in tensors
+                      else meta["plain_state"][i][name] for name in names}
+             for i, names in meta["state_keys"].items()}
+    version, ints, gauss = meta["python_rng"]
+    return {"step": meta["step"], "data_position": meta["data_position"], "torch_rng": tensors["torch_rng"],
+            "python_rng": (version, tuple(ints), gauss),
+            "optimizer": {"state": state, "param_groups": meta["param_groups"]}}
 
 
 def save_checkpoint(cfg, step, model, tok, optimizer, source):
-    """out/step_XXXXXX: a save_pretrained folder plus trainer_state.pt and config.json, written
-    to a temp dir and renamed, so a checkpoint is either complete or absent."""
+    """out/step_XXXXXX in the format of the module docstring, written to a temp dir and renamed, so a
+    checkpoint is either complete or absent."""
     final = os.path.join(cfg.out, f"step_{step:06d}")
     tmp = final + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        torch.save({"step": step, "optimizer": optimizer.state_dict(), "data_position": source.position,
-                    "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()},
-                   os.path.join(tmp, "trainer_state.pt"))
-        with open(os.path.join(tmp, "hir_config.json"), "w") as f:
-            json.dump(dataclasses.asdict(cfg), f, indent=1)
+        write_trainer_state(tmp, step, optimizer, source.position)
+        write_json(os.path.join(tmp, "hir_config.json"), dataclasses.asdict(cfg))
     except (OSError, RuntimeError) as e:  # disk full surfaces as either; the previous checkpoints stay intact
         shutil.rmtree(tmp, ignore_errors=True)
         older = checkpoints(cfg.out)
@@ -46,6 +100,21 @@ def save_checkpoint(cfg, step, model, tok, optimizer, source):
             shutil.rmtree(old)
 
 
+def stop_broken_run(cfg, step, broken, rank):
+    """Every update of the last `broken` steps was non-finite: the weights went bad in the update of step - broken,
+    so the checkpoints from there on hold them. Remove those, name the last good one, stop (every rank)."""
+    bad = [c for c in checkpoints(cfg.out) if step_of(c) >= step - broken]
+    if rank == 0:
+        for c in bad:
+            shutil.rmtree(c)
+    distributed.barrier()  # every rank names the same last good checkpoint
+    good = checkpoints(cfg.out)
+    raise SystemExit(f"error: step {step}: every update of the last {broken} steps was non-finite (loss or "
+                     f"gradient norm inf/nan) and skipped, so the weights no longer train; lower --lr "
+                     f"(it is {cfg.lr:g}). Removed {len(bad)} checkpoints holding those weights; last good "
+                     "checkpoint: " + (f"{good[-1]} (--resume {good[-1]})" if good else "none"))
+
+
 def checkpoints(out):
     """Complete checkpoint folders of a run directory, oldest first."""
     names = sorted(d for d in os.listdir(out) if re.fullmatch(r"step_\d{6}", d)) if os.path.isdir(out) else []
@@ -55,7 +124,7 @@ def checkpoints(out):
 def step_of(ckpt):
     """The step a checkpoint folder holds: from its name, or (a renamed folder) from its state."""
     m = re.fullmatch(r"step_(\d+)", os.path.basename(os.path.normpath(ckpt)))
-    return int(m.group(1)) if m else torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False)["step"]
+    return int(m.group(1)) if m else read_trainer_state(ckpt)["step"]
 
 
 def claim_empty(out, overwrite, why):
@@ -109,6 +178,22 @@ def prepare_run_dir(cfg):
     return ckpt
 
 
+def write_json(path, value):
+    """Whole or absent: a temp file, then a rename."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def read_metrics(out):
+    """metrics.jsonl's rows ([] when there is none: a run directory whose first step never ended)."""
+    path = os.path.join(out, "metrics.jsonl")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.endswith("\n")]  # a torn last line is not a row
+
+
 def log_metrics(cfg, row):
     with open(os.path.join(cfg.out, "metrics.jsonl"), "a") as f:
         f.write(json.dumps(row) + "\n")
@@ -119,30 +204,28 @@ def truncate_metrics(cfg, step):
     path = os.path.join(cfg.out, "metrics.jsonl")
     if os.path.exists(path):
         # a torn last line goes too
-        rows = [line for line in open(path) if line.endswith("\n") and json.loads(line)["step"] <= step]
+        with open(path) as f:
+            rows = [line for line in f if line.endswith("\n") and json.loads(line)["step"] <= step]
         with open(path + ".tmp", "w") as f:
             f.writelines(rows)
         os.replace(path + ".tmp", path)
 
 
 def plot_curves(cfg):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("[hir] curves.png skipped: `pip install matplotlib` to get it")
-        return
-    rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    x = [r["generated"] for r in rows]
-    ax.plot(x, [r["ila"] for r in rows], label="train ILA", alpha=0.5)
-    ax.plot(x, [r["cla"] for r in rows], label="train CLA", alpha=0.5)
-    ev = [r for r in rows if "heldout_ila" in r]
-    ax.plot([r["generated"] for r in ev], [r["heldout_ila"] for r in ev], "o-", label="held-out ILA")
-    ax.plot([r["generated"] for r in ev], [r["heldout_cla"] for r in ev], "s-", label="held-out CLA")
-    ax.set(xlabel="generated responses", ylabel="accuracy", title=f"{cfg.method} on {cfg.model}")
-    ax.legend()
+    """curves.png: ILA and CLA, on training samples and on the held-out set, against generated responses."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display: write the file only
+    import matplotlib.pyplot as plt
+    rows = read_metrics(cfg.out)
+    fig, (ila_ax, cla_ax) = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    x, ev = [r["generated"] for r in rows], [r for r in rows if "heldout_ila" in r]
+    for ax, key, name in ((ila_ax, "ila", "ILA (all constraints met)"),
+                          (cla_ax, "cla", "CLA (share of constraints met)")):
+        ax.plot(x, [r[key] for r in rows], label="training samples", alpha=0.5)
+        ax.plot([r["generated"] for r in ev], [r[f"heldout_{key}"] for r in ev], "o-", label="held-out")
+        ax.set(xlabel="generated responses", ylabel=name, ylim=(-0.02, 1.02))
+        ax.legend()
+    fig.suptitle(f"{cfg.method} on {cfg.model}")
     fig.savefig(os.path.join(cfg.out, "curves.png"), dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -158,7 +241,7 @@ def log_line(cfg, metrics, seconds):
 
 
 def print_summary(cfg, start, seconds):
-    rows = [json.loads(line) for line in open(os.path.join(cfg.out, "metrics.jsonl"))]
+    rows = read_metrics(cfg.out)
     last, held = rows[-1], [r for r in rows if "heldout_ila" in r]
     done = cfg.steps - start
     print(f"[hir] done: steps {start + 1}-{cfg.steps} in {seconds / 60:.1f} min ({seconds / max(done, 1):.1f} s/step); "

@@ -107,3 +107,26 @@ def test_malformed_yaml_is_one_line_naming_the_place(tmp_path):
     path.write_text("steps: [1\n")
     with pytest.raises(SystemExit, match=r"--config .*bad.yaml: not valid YAML \(.* at line 2, column 1\)"):
         C.parse_config(["--model", "toy", "--config", str(path)])
+
+
+def test_usage_errors_exit_2_and_refusals_exit_1_both_with_error(capsys, tmp_path):
+    """One convention (README): a bad flag or value exits 2 with `error:` as argparse does; a refusal about the
+    world (a missing run directory, a bad file) exits 1 with `error:`."""
+    for argv in (["--lr", "-1"], ["--method", "ppo"], ["--steps", "ten"], ["--max_prompt_length", "0"],
+                 ["--report_to", "mlflow"], ["--threads", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            C.parse_config(["--model", "toy", *argv])
+        assert e.value.code == 2 and capsys.readouterr().err.startswith("error: "), argv
+    for argv in (["--resume", str(tmp_path / "nope")], ["--config", str(tmp_path / "nope.json")]):
+        with pytest.raises(SystemExit) as e:
+            C.parse_config(argv)
+        assert str(e.value.code).startswith("error: "), argv  # a string code: printed, exit status 1
+
+
+def test_help_reads_right_for_negated_flags_and_empty_defaults(capsys):
+    with pytest.raises(SystemExit):
+        C.parse_config(["--help"], usage=train_doc())
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--no_topup, --no-topup the same as --topup false" in out
+    assert "--no_share_prompts, --no-share-prompts the same as --share_prompts false" in out
+    assert "(default: )" not in out and "--max_prompt_length" in out and "(default: 2048)" in out

@@ -225,3 +225,45 @@ def test_muldimif_test_items_load_with_their_fixed_prompts(tmp_path):
     (ins,) = D.load_instructions(str(path))
     assert ins.render() == "Say hi. Use at most 3 words." and ins.id == "7"
     assert C.verify(ins, "Hi there.") == [True] and C.verify(ins, "Hi there my friend.") == [False]
+
+
+# ----------------------------------------------------------------------------- prompt lengths
+def _limit(max_tokens, skip=False, seen=None):
+    from models import toy_tokenizer
+    from rollout import prompt_limit
+    limit = prompt_limit(toy_tokenizer(), max_tokens, skip)
+    if seen is not None:  # record what the tokenizer is asked to count
+        count = limit.count
+        limit.count = lambda prompts: seen.extend(prompts) or count(prompts)
+    return limit
+
+
+def test_chat_token_counts_equal_the_rollouts_own_encoding():
+    from models import toy_tokenizer
+    from rollout import encode_prompts
+    tok, prompts = toy_tokenizer(), [ins.render() for ins in D.synthetic_set(12, 3)]
+    _, mask = encode_prompts(tok, prompts)
+    assert _limit(10 ** 6).count(prompts) == mask.sum(1).tolist()  # the lengths the model would see
+
+
+def test_a_row_over_max_prompt_length_is_refused_naming_file_and_line(tmp_path, capsys):
+    long_task = "Describe the river " * 40
+    p = _write(tmp_path, [{"task": "x", "constraints": [NC]}, {"task": long_task, "constraints": [NC]},
+                          {"task": long_task, "constraints": [NC]}, {"task": "y", "constraints": [NC]}])
+    n = _limit(1).count([D.load_instructions(str(p))[1].render()])[0]
+    assert n > 100
+    with pytest.raises(D.DataError, match=rf"rows.jsonl:2: prompt: {n} tokens after the chat template, over "
+                                          r"--max_prompt_length 100 \(2 rows over in all; --long_prompts skip"):
+        D.load_instructions(str(p), limit=_limit(100))
+    kept = D.load_instructions(str(p), limit=_limit(100, skip=True))
+    assert [i.task for i in kept] == ["x", "y"] and "skipped 2 rows" in capsys.readouterr().err
+    assert len(D.load_instructions(str(p), limit=_limit(n))) == 4  # exactly at the limit: kept
+
+
+def test_a_huge_row_is_refused_before_it_is_tokenized(tmp_path):
+    seen = []
+    p = _write(tmp_path, [{"task": "x", "constraints": [NC]}, {"task": "word " * 2_000_000, "constraints": [NC]}])
+    with pytest.raises(D.DataError, match=r"rows.jsonl:2: prompt: 10,000,0\d\d characters, more than 2048 tokens can "
+                                          r"hold .*refused before tokenizing"):
+        D.load_instructions(str(p), limit=_limit(2048, seen=seen))
+    assert max(map(len, seen)) < 1000  # the tokenizer only ever saw the short row

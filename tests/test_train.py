@@ -11,6 +11,7 @@ import hir as H
 import rollout as R
 import config as C
 import train as T
+from plumbing.rundir import read_trainer_state
 from constraints import Constraint, Instruction, cla, ila, verify
 
 TIME_KEYS = {"time_rollout", "time_verify", "time_replay", "time_update", "tokens_per_s"}
@@ -38,9 +39,11 @@ def test_smoke_run_writes_everything(tmp_path):
     assert all(r["replays"] > 0 for r in rows) and "heldout_ila" in rows[1] and "heldout_ila" in rows[2]
     assert rows[-1]["generated"] >= 3 * 8 * 6
     ckpt = os.path.join(out, "step_000003")
-    for f in ("model.safetensors", "config.json", "tokenizer.json", "trainer_state.pt", "hir_config.json"):
+    for f in ("model.safetensors", "config.json", "tokenizer.json", "trainer_state.json", "trainer_state.safetensors",
+              "hir_config.json"):
         assert os.path.exists(os.path.join(ckpt, f)), f
-    state = torch.load(os.path.join(ckpt, "trainer_state.pt"), weights_only=False)
+    assert not [f for f in os.listdir(ckpt) if f.endswith((".pt", ".bin", ".pkl"))]  # no pickle anywhere
+    state = read_trainer_state(ckpt)
     assert state["step"] == 3 and state["data_position"] == 3 * 8
     assert not [d for d in os.listdir(out) if d.endswith(".tmp")]
 

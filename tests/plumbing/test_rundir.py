@@ -92,8 +92,8 @@ def test_resume_refuses_contradictions_and_changes_nothing(tmp_path):
         with pytest.raises(SystemExit, match=re.escape(message)):
             T.main(["--resume", out, *flags])
         assert before == {name: open(os.path.join(out, name)).read() for name in before}
-        kept = sorted(set(os.listdir(out)) - {"curves.png"})  # curves.png only where matplotlib is installed
-        assert kept == ["config.json", "metrics.jsonl", "step_000002"], flags
+        kept = sorted(os.listdir(out))
+        assert kept == ["config.json", "curves.png", "metrics.jsonl", "step_000002"], flags
 
 
 def test_save_total_limit_keeps_the_newest_checkpoints(tmp_path):
@@ -116,14 +116,14 @@ def test_unusable_out_and_mini_batches_fail_before_any_work(tmp_path, monkeypatc
 
 
 def test_a_failed_checkpoint_write_leaves_nothing_partial(tmp_path, monkeypatch):
-    real, calls = torch.save, []
+    real, calls = RD.save_file, []
 
     def disk_full_on_the_second(*a, **k):
         calls.append(1)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
         return real(*a, **k)
-    monkeypatch.setattr(RD.torch, "save", disk_full_on_the_second)
+    monkeypatch.setattr(RD, "save_file", disk_full_on_the_second)
     out = str(tmp_path / "full")
     with pytest.raises(SystemExit, match=r"writing checkpoint .*step_000002 failed \(OSError: .*No space left.*newest "
                                          r"complete checkpoint: .*step_000001"):
@@ -139,3 +139,94 @@ def test_a_corrupted_checkpoint_names_an_older_complete_one(tmp_path):
     with pytest.raises(SystemExit, match=r"checkpoint .*step_000002 is unreadable \(.*\); resume from an older "
                                          r"complete one: --resume .*step_000001 --out NEW_DIR"):
         T.main(["--resume", out, "--steps", "3"])
+
+
+class _RunsCode:  # a pickle that would run code when loaded: os.system, here a harmless marker file
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_resume_refuses_a_pickle_that_would_run_code(tmp_path, capsys):
+    """A downloaded run directory is safe to resume: an old-format trainer_state.pt that would run code is refused
+    with one line, and the code never runs (torch.load(weights_only=True); the new format has no pickle at all)."""
+    out = run(tmp_path, "evil", "--steps", "2", "--save_every", "1", "--eval_every", "0")
+    ckpt, marker = os.path.join(out, "step_000002"), tmp_path / "ran"
+    state = RD.read_trainer_state(ckpt)
+    for f in ("trainer_state.json", "trainer_state.safetensors"):  # turn it into an old-format checkpoint...
+        os.remove(os.path.join(ckpt, f))
+    torch.save({**state, "payload": _RunsCode(marker)}, os.path.join(ckpt, "trainer_state.pt"))  # ...with a payload
+    with pytest.raises(SystemExit) as e:
+        T.main(["--resume", out, "--steps", "3"])
+    message = str(e.value)
+    assert "\n" not in message and re.match(r"error: checkpoint .*step_000002 is unreadable \(an old-format "
+                                            r"trainer_state.pt .* could run code\); resume from an older", message)
+    assert not marker.exists()  # the payload never ran
+
+
+def test_the_old_pickle_format_still_resumes_exactly(tmp_path):
+    """A checkpoint written before trainer_state.json (a plain pickle of tensors and values) resumes as the new
+    format does: the same weights after the next step."""
+    out = run(tmp_path, "new", "--steps", "3", "--save_every", "2", "--eval_every", "0")
+    old = str(tmp_path / "old")
+    os.makedirs(old)
+    import shutil
+    shutil.copytree(os.path.join(out, "step_000002"), os.path.join(old, "step_000002"))
+    shutil.copy(os.path.join(out, "config.json"), old)
+    ckpt = os.path.join(old, "step_000002")
+    torch.save(RD.read_trainer_state(ckpt), os.path.join(ckpt, "trainer_state.pt"))
+    for f in ("trainer_state.json", "trainer_state.safetensors"):
+        os.remove(os.path.join(ckpt, f))
+    T.main(["--resume", old, "--steps", "3"])
+    a, b = weights(out, 3), weights(old, 3)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_trainer_state_round_trips_every_value(tmp_path):
+    """write_trainer_state -> read_trainer_state gives back the optimizer's state dict, RNG states and counters
+    exactly (tensors bit for bit, plain values equal)."""
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.8, 0.95))
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    torch.rand(5)
+    import random
+    random.random()
+    RD.write_trainer_state(str(tmp_path), 7, opt, 56)
+    back = RD.read_trainer_state(str(tmp_path))
+    assert back["step"] == 7 and back["data_position"] == 56
+    assert torch.equal(back["torch_rng"], torch.get_rng_state()) and back["python_rng"] == random.getstate()
+    want = opt.state_dict()
+    assert set(back["optimizer"]["state"]) == set(want["state"])
+    for i, st in want["state"].items():
+        assert set(st) == set(back["optimizer"]["state"][i])
+        assert all(torch.equal(v, back["optimizer"]["state"][i][k]) for k, v in st.items())
+    assert [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in want["param_groups"]] == \
+        back["optimizer"]["param_groups"]
+    assert not [f for f in os.listdir(tmp_path) if not f.startswith("trainer_state.")]
+
+
+def test_a_data_row_over_max_prompt_length_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"task": "x", "constraints": [{"id": "punctuation:no_comma"}]}\n'
+                    '{"task": "' + "a long task " * 30 + '", "constraints": [{"id": "punctuation:no_comma"}]}\n')
+    monkeypatch.setattr(T, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    with pytest.raises(SystemExit, match=r"^error: .*rows.jsonl:2: prompt: \d+ tokens after the chat template, over "
+                                         r"--max_prompt_length 50 \(1 rows over in all"):
+        T.main(["--model", "toy", "--data", str(rows), "--max_prompt_length", "50", "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_every_run_writes_curves_and_report_to_tensorboard_logs_each_metrics_line(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    out = run(tmp_path, "tb", "--steps", "3", "--report_to", "tensorboard")
+    assert os.path.getsize(os.path.join(out, "curves.png")) > 1000
+    events = EventAccumulator(os.path.join(out, "tensorboard"))
+    events.Reload()
+    rows = metrics(out)
+    for key in ("ila", "cla", "loss", "heldout_ila"):
+        logged = {e.step: e.value for e in events.Scalars(key)}
+        assert logged == {r["step"]: pytest.approx(r[key], rel=1e-6) for r in rows if key in r}, key
+    assert b'"report_to": "tensorboard"' in events.Tensors("config/text_summary")[0].tensor_proto.string_val[0]
