@@ -13,7 +13,7 @@ import random
 
 def curve(out, start):
     """[(generated responses, held-out ILA, held-out CLA)] of one run, from (0, start)."""
-    rows = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    rows = _rows(os.path.join(out, "metrics.jsonl"))
     return [(0, start["heldout_ila"], start["heldout_cla"])] + [
         (r["generated"], r["heldout_ila"], r["heldout_cla"]) for r in rows if "heldout_ila" in r]
 
@@ -31,7 +31,7 @@ def diagnostics(outs, first=10):
     steps (the evidence for a collapse: entropy, clipped shares, the negative advantage of all-fail groups)."""
     out = {}
     for arm, dirs in outs.items():
-        rows = [[json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))] for d in dirs]
+        rows = [_rows(os.path.join(d, "metrics.jsonl")) for d in dirs]
         for part, pick in (("first", lambda r: r[:first]), ("last", lambda r: r[-first:])):
             means = [{k: sum(x.get(k, 0) for x in pick(r)) / len(pick(r)) for k in DIAGNOSTICS} for r in rows]
             out.setdefault(arm, {})[part] = {k: round(sum(m[k] for m in means) / len(means), 4) for k in DIAGNOSTICS}
@@ -139,29 +139,31 @@ def table(name, entry, lrs):
     return "\n".join(lines)
 
 
+def _rows(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
 def _pyplot():
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        return plt
-    except ImportError:
-        print("(PNG skipped: pip install matplotlib)")
+    import matplotlib  # pinned in requirements.txt: every study writes its PNGs
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def plot(name, entry, path):
-    if not (plt := _pyplot()):
-        return
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for arm, points in entry["curves"].items():
         xs = [0] + [p[0] for p in points]
         for k, ax in zip((1, 2), axes):
             ax.plot(xs, [entry["start"]["heldout_" + ("ila" if k == 1 else "cla")]] + [p[k] for p in points],
                     "o-", ms=3, label=arm)
-    for ax, what in zip(axes, ("held-out ILA", "held-out CLA")):
+    for ax, what in zip(axes, ("held-out ILA (all constraints met)", "held-out CLA (share of constraints met)")):
         ax.set(xlabel="generated responses (top-ups included)", ylabel=what, title=f"{name}: {what}")
         ax.legend()
     fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
 
 
 DIAG_PLOT = {"all_fail_groups": "groups whose originals all fail", "orig_adv_neg": "originals' negative advantage",
@@ -172,11 +174,10 @@ DIAG_PLOT = {"all_fail_groups": "groups whose originals all fail", "orig_adv_neg
 def plot_diagnostics(name, outs, path):
     """The reading's evidence as curves: per arm, the seeds' mean of each training diagnostic at each step, against
     generated responses (outs: {arm: [run dirs]})."""
-    if not (plt := _pyplot()):
-        return
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(DIAG_PLOT), figsize=(4.2 * len(DIAG_PLOT), 3.6))
     for arm, dirs in outs.items():
-        runs = [[json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))] for d in dirs]
+        runs = [_rows(os.path.join(d, "metrics.jsonl")) for d in dirs]
         steps = min(len(r) for r in runs)
         xs = [sum(r[i]["generated"] for r in runs) / len(runs) for i in range(steps)]
         for (key, what), ax in zip(DIAG_PLOT.items(), axes):
