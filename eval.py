@@ -359,7 +359,10 @@ def main(argv=None):
         for d in dirs:
             if not os.path.exists(os.path.join(d, "results.json")):
                 sys.exit(f"error: compare: {d} holds no results.json (an eval.py output directory)")
-        return cmd_compare(*dirs)
+        try:
+            return cmd_compare(*dirs)
+        except DataError as e:
+            sys.exit(f"error: {e}")
     args = parse_eval_config(argv)
     try:
         return cmd_generate(args)

@@ -8,6 +8,8 @@ import json
 import os
 import sys
 
+from data import DataError
+
 
 def print_table(summary, file=None):
     file = file or sys.stdout
@@ -24,13 +26,36 @@ def print_table(summary, file=None):
             print(f"  {cid:46s} {acc:6.2f}", file=file)
 
 
+def read_json(path):
+    """A JSON file's value; a missing, unreadable or malformed file is a DataError naming it (one line, where
+    json's own error would be a traceback that names neither the file nor what it should hold)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot be read ({e})") from None
+
+
+def read_summary(folder):
+    path = os.path.join(folder, "results.json")
+    saved = read_json(path)
+    if not isinstance(saved, dict) or not isinstance(saved.get("summary"), dict):
+        raise DataError(f"{path}: no 'summary' (not the results.json of eval.py)")
+    return saved["summary"]
+
+
 def cmd_compare(dir_a, dir_b):
-    a, b = (json.load(open(os.path.join(d, "results.json")))["summary"] for d in (dir_a, dir_b))
+    a, b = read_summary(dir_a), read_summary(dir_b)
     print(f"{'':46s} {'A':>7s} {'B':>7s} {'B-A':>7s}")
     keys = ["prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose", "ila", "cla"]
     keys += sorted(k for k in a if k.startswith("pass@") and k in b)
     rows = [(k, a.get(k), b.get(k)) for k in keys]
-    rows += [("  " + k, a["per_id"].get(k), b["per_id"].get(k)) for k in sorted(set(a["per_id"]) | set(b["per_id"]))]
+    ids_a, ids_b = a.get("per_id") or {}, b.get("per_id") or {}
+    rows += [("  " + k, ids_a.get(k), ids_b.get(k)) for k in sorted(set(ids_a) | set(ids_b))]
     for k, x, y in rows:
         if x is None or y is None:
             print(f"{k:46s} {x if x is not None else '-':>7} {y if y is not None else '-':>7}")

@@ -128,17 +128,6 @@ def test_heldout_numbers_match_train_eval(tmp_path):
     assert summary["n_prompts"] == 12
 
 
-def test_compare_prints_deltas(tmp_path, capsys):
-    for name, v in (("a", 40.0), ("b", 55.0)):
-        (tmp_path / name).mkdir()
-        s = {"prompt_strict": v, "prompt_loose": v, "instruction_strict": v, "instruction_loose": v, "ila": v / 100,
-             "cla": v / 100, "per_id": {"punctuation:no_comma": v}}
-        json.dump({"summary": s}, open(tmp_path / name / "results.json", "w"))
-    E.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")])
-    out = capsys.readouterr().out
-    assert "+15.00" in out and "punctuation:no_comma" in out
-
-
 def eval_error(argv, capsys):
     with pytest.raises(SystemExit) as e:
         E.main(argv)
