@@ -39,7 +39,8 @@ def score_one(instruction, response):
 
 
 def summarize(results):
-    """The four IFEval numbers (%), plus per-instruction-id strict accuracy."""
+    """The four IFEval numbers (%), plus per-instruction-id strict accuracy. IFEval's names: "prompt" is the paper's
+    instruction, "instruction" one constraint (plumbing/report.py prints both names)."""
     def mean(xs):
         xs = list(xs)
         return 100.0 * sum(xs) / max(len(xs), 1)
@@ -101,7 +102,7 @@ def cmd_score(args):
     if args.out:
         write_jsonl(args.out + ".tmp", rows)
         os.replace(args.out + ".tmp", args.out)
-    print_scores(muldimif_scores(items, results)) if items else print_table(summarize(results))
+    print_scores(muldimif_scores(items, results)) if items else print_table(full_summary(results, 1, len(results)))
     return results
 
 
@@ -112,7 +113,8 @@ def muldimif_scores(items, results):
 
 # ----------------------------------------------------------------------------- generating
 def ila_cla(results):
-    """Mean strict ILA and CLA over scored results."""
+    """Mean strict ILA and CLA over scored results, as fractions: ILA is summarize's prompt_strict / 100; CLA
+    averages each result's share of constraints met, unlike instruction_strict, which pools all constraints."""
     n = max(len(results), 1)
     return (sum(r["follow_all_strict"] for r in results) / n,
             sum(sum(r["follow_list_strict"]) / max(len(r["follow_list_strict"]), 1) for r in results) / n)

@@ -35,3 +35,26 @@ def test_compare_refuses_a_bad_results_json_in_one_line(tmp_path, content, messa
         E.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")])
     assert e.value.code == f"error: {tmp_path / 'b' / 'results.json'}: {message}"
 
+
+def test_the_table_tells_ila_and_cla_from_ifevals_prompt_and_instruction_levels(tmp_path, capsys):
+    # two prompts: [met, failed] and [met]; IFEval's instruction level pools the 3 constraints (2/3), while CLA
+    # averages each prompt's share ((1/2 + 1) / 2): the two numbers differ, and each line must say which it is
+    rows = [{"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma",
+                                                                     "change_case:english_lowercase"],
+             "kwargs": [{}, {}]},
+            {"key": 2, "prompt": "Say bye.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    answers = [{"prompt": "Say hi.", "response": "Hi there"}, {"prompt": "Say bye.", "response": "bye"}]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
+    E.main(["score", "--input", str(tmp_path / "in.jsonl"), "--responses", str(tmp_path / "r.jsonl")])
+    lines = capsys.readouterr().out.splitlines()
+
+    def line(*words):
+        found = [x for x in lines if all(w in x for w in words)]
+        assert len(found) == 1, (words, lines)
+        return found[0].split()[-1]
+    assert line("ILA strict", "IFEval prompt-level strict") == "50.00"
+    assert line("ILA loose", "IFEval prompt-level loose") == "50.00"
+    assert line("constraint accuracy strict", "IFEval instruction-level strict") == "66.67"
+    assert line("constraint accuracy loose", "IFEval instruction-level loose") == "66.67"
+    assert line("CLA strict", "mean over prompts") == "75.00"
