@@ -57,10 +57,10 @@ def summarize(results):
 
 
 def read_responses(path):
-    """{"prompt": response} from a responses file: {"prompt", "response"} lines, or MulDimIF's official format
-    (its items with an assistant turn appended, as a JSON list or JSONL). A prompt answered twice is an error (the
-    official checker silently keeps the later answer, so the score would depend on the file's order)."""
-    out, first = {}, {}
+    """{"prompt": (line, response)} from a responses file: {"prompt", "response"} lines, or MulDimIF's official
+    format (its items with an assistant turn appended, as a JSON list or JSONL). A prompt answered twice is an
+    error (the official checker silently keeps the later answer, so the score would depend on the file's order)."""
+    out = {}
     rows = ((f"[{i}]", row) for i, row in enumerate(read_json_list(path))) if is_json_list(path) else read_jsonl(path)
     for lineno, row in rows:
         if isinstance(row, dict) and "conversations" in row:
@@ -68,19 +68,19 @@ def read_responses(path):
         for name in ("prompt", "response"):
             if not isinstance(row.get(name), str):
                 raise DataError(f"{path}:{lineno}: {name}: missing or not a string")
-        if row["prompt"] in first:
-            raise DataError(f"{path}:{lineno}: prompt: already answered at line {first[row['prompt']]} "
+        if row["prompt"] in out:
+            raise DataError(f"{path}:{lineno}: prompt: already answered at line {out[row['prompt']][0]} "
                             f"({row['prompt'][:60]!r}); keep one response per prompt")
-        first[row["prompt"]] = lineno
-        out[row["prompt"]] = row["response"]
+        out[row["prompt"]] = (lineno, row["response"])
     return out
 
 
 def score_files(input_path, responses_path):
+    """Every input scored with its response, joined by prompt text; every check comes before any scoring."""
     instructions, responses = load_instructions(input_path), read_responses(responses_path)
     if not instructions:
         raise DataError(f"{input_path}: no rows to score")
-    results, seen = [], {}
+    seen = {}
     for ins in instructions:
         if ins.render() in seen:  # joined by prompt text, it would be scored twice with one response
             raise DataError(f"{input_path}: the prompt of {ins.id!r} repeats that of {seen[ins.render()]!r}; "
@@ -89,8 +89,11 @@ def score_files(input_path, responses_path):
         if ins.render() not in responses:
             raise DataError(f"{responses_path}: no response for the prompt of {ins.id!r} "
                             f"({ins.render()[:60]!r}...)")
-        results.append(score_one(ins, responses[ins.render()]))
-    return results
+    for prompt, (lineno, _) in responses.items():  # left out, the score would not be the file's
+        if prompt not in seen:
+            raise DataError(f"{responses_path}:{lineno}: prompt: matches no prompt of --input {input_path} "
+                            f"({prompt[:60]!r})")
+    return [score_one(ins, responses[ins.render()][1]) for ins in instructions]
 
 
 def cmd_score(args):

@@ -48,6 +48,19 @@ def test_missing_response_is_a_clear_error(tmp_path):
         E.main(["score", "--input", str(inp), "--responses", str(res)])
 
 
+def test_a_response_no_input_asks_for_is_refused_before_any_scoring(tmp_path, monkeypatch):
+    # dropped silently, it would leave the score of a file other than the one given
+    inp, res = tmp_path / "in.jsonl", tmp_path / "r.jsonl"
+    inp.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"],
+                               "kwargs": [{}]}) + "\n")
+    res.write_text(json.dumps({"prompt": "Hi.", "response": "x"}) + "\n" + json.dumps({"prompt": "Bye.", "response": "y"})
+                   + "\n")
+    monkeypatch.setattr(E, "score_one", lambda *a: pytest.fail("a response was scored before the file was checked"))
+    with pytest.raises(SystemExit) as e:
+        E.main(["score", "--input", str(inp), "--responses", str(res)])
+    assert e.value.code == f"error: {res}:2: prompt: matches no prompt of --input {inp} ('Bye.')"
+
+
 def test_summary_numbers_by_hand():
     results = [{"instruction_id_list": ["a", "b"], "follow_list_strict": [True, False],
                 "follow_list_loose": [True, True], "follow_all_strict": False, "follow_all_loose": True},
