@@ -75,6 +75,14 @@ def read_responses(path):
     return out
 
 
+def need_file(option, path):
+    """A missing input, named by its option before any work (open()'s "[Errno 2]" names neither)."""
+    if not os.path.exists(path):
+        raise DataError(f"{option} {path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{option} {path}: a directory, not a file")
+
+
 def score_files(input_path, responses_path):
     """Every input scored with its response, joined by prompt text; every check comes before any scoring."""
     instructions, responses = load_instructions(input_path), read_responses(responses_path)
@@ -283,6 +291,7 @@ def eval_instructions(args, device, auto_engine):
         defaults = {"temperature": cfg.eval_temperature, "max_new_tokens": cfg.max_new_tokens,
                     "micro_batch": cfg.rollout_batch or len(instructions), "seed": cfg.seed, "engine": cfg.engine}
     else:
+        need_file("--data", args.data)
         instructions = load_instructions(args.data)[: args.limit or None]
         if not instructions:
             raise DataError(f"{args.data}: no rows")
@@ -353,6 +362,8 @@ def main(argv=None):
         ap.add_argument("--out", default=None, help="per-prompt verdicts JSONL")
         args = ap.parse_args(argv[1:])
         try:
+            need_file("--input", args.input)
+            need_file("--responses", args.responses)
             cmd_score(args)
         except (DataError, OSError, RuntimeError) as e:  # RuntimeError: checkers' MissingData (NLTK data to install)
             sys.exit(f"error: {e}")

@@ -53,12 +53,24 @@ def test_a_response_no_input_asks_for_is_refused_before_any_scoring(tmp_path, mo
     inp, res = tmp_path / "in.jsonl", tmp_path / "r.jsonl"
     inp.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"],
                                "kwargs": [{}]}) + "\n")
-    res.write_text(json.dumps({"prompt": "Hi.", "response": "x"}) + "\n" + json.dumps({"prompt": "Bye.", "response": "y"})
-                   + "\n")
+    res.write_text("".join(json.dumps({"prompt": p, "response": "x"}) + "\n" for p in ("Hi.", "Bye.")))
     monkeypatch.setattr(E, "score_one", lambda *a: pytest.fail("a response was scored before the file was checked"))
     with pytest.raises(SystemExit) as e:
         E.main(["score", "--input", str(inp), "--responses", str(res)])
     assert e.value.code == f"error: {res}:2: prompt: matches no prompt of --input {inp} ('Bye.')"
+
+
+@pytest.mark.parametrize("option", ["--input", "--responses", "--data"])
+def test_a_missing_file_is_named_by_its_option(tmp_path, option):
+    good = tmp_path / "in.jsonl"
+    good.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"],
+                                "kwargs": [{}]}) + "\n")
+    files = {"--input": good, "--responses": good, "--data": good} | {option: tmp_path / "nope.jsonl"}
+    argv = (["score", "--input", str(files["--input"]), "--responses", str(files["--responses"])] if option != "--data"
+            else ["--model", "toy", "--data", str(files["--data"]), "--out", str(tmp_path / "ev")])
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    assert e.value.code == f"error: {option} {tmp_path / 'nope.jsonl'}: no such file"
 
 
 def test_summary_numbers_by_hand():
