@@ -24,7 +24,7 @@ from typing import Optional
 from checkers.muldimif import official_scores, print_scores
 from constraints import MULDIMIF_ID, verify
 from data import DataError, is_json_list, load_instructions, official_response, read_json_list, read_jsonl, write_jsonl
-from plumbing.report import cmd_compare, print_table
+from plumbing.report import compare_main, print_table
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -305,6 +305,11 @@ def eval_instructions(args, device, auto_engine):
     return instructions
 
 
+USAGE = """eval.py --model MODEL --data DATA [--out DIR] [options]   generate responses and score them
+       eval.py score --input FILE --responses FILE [--out FILE]    score a responses file (eval.py score -h)
+       eval.py compare DIR_A DIR_B                                 two evaluations side by side"""
+
+
 @dataclass
 class EvalConfig:
     model: str = field(metadata={"help": "toy | smollm2 | a checkpoint folder | a hub id"})
@@ -342,6 +347,7 @@ _RULES = {  # field: (test, what it must be); None means "the default"
 def parse_eval_config(argv):
     from config import Parser, is_model_name
     parser = Parser(EvalConfig, __doc__)
+    parser.usage = USAGE  # all three commands, not only the generation flags argparse would list
     args, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True, look_for_args_file=False)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -369,16 +375,7 @@ def main(argv=None):
             sys.exit(f"error: {e}")
         return
     if argv[:1] == ["compare"] or "--compare" in argv:
-        dirs = [a for a in argv if a not in ("compare", "--compare")]
-        if len(dirs) != 2:
-            sys.exit("usage: eval.py compare DIR_A DIR_B")
-        for d in dirs:
-            if not os.path.exists(os.path.join(d, "results.json")):
-                sys.exit(f"error: compare: {d} holds no results.json (an eval.py output directory)")
-        try:
-            return cmd_compare(*dirs)
-        except DataError as e:
-            sys.exit(f"error: {e}")
+        return compare_main([a for a in argv if a not in ("compare", "--compare")], USAGE)
     args = parse_eval_config(argv)
     try:
         return cmd_generate(args)

@@ -1,4 +1,4 @@
-"""What eval.py prints: the summary table of an evaluation, and `eval.py compare` of two of them.
+"""What eval.py prints: the summary table of an evaluation, and the command `eval.py compare` of two of them.
 
     python eval.py compare runs/eval_base runs/eval_hir     # reads each directory's results.json
 
@@ -69,6 +69,22 @@ def read_summary(folder):
     if not isinstance(saved, dict) or not isinstance(saved.get("summary"), dict):
         raise DataError(f"{path}: no 'summary' (not the results.json of eval.py)")
     return saved["summary"]
+
+
+def compare_main(args, usage):
+    """`eval.py compare DIR_A DIR_B`: checks its arguments and files, then cmd_compare."""
+    if {"-h", "--help"} & set(args):
+        print(f"usage: {usage}\n\ncompare: the numbers of two eval.py output directories, with B - A")
+        sys.exit(0)  # as argparse's --help
+    if len(args) != 2:
+        sys.exit("usage: eval.py compare DIR_A DIR_B")
+    for d in args:
+        if not os.path.exists(os.path.join(d, "results.json")):
+            sys.exit(f"error: compare: {d} holds no results.json (an eval.py output directory)")
+    try:
+        return cmd_compare(*args)
+    except DataError as e:
+        sys.exit(f"error: {e}")
 
 
 def cmd_compare(dir_a, dir_b):

@@ -160,6 +160,17 @@ def eval_error(argv, capsys):
     return (e.value.code if isinstance(e.value.code, str) else "") + capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["compare", "--help"]])
+def test_help_shows_the_usage_of_all_three_commands(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    assert e.value.code in (0, None)
+    usage = capsys.readouterr().out.split("\n\n")[0]  # the usage block, before the description
+    assert usage.startswith("usage: eval.py --model MODEL --data DATA")
+    assert "\n       eval.py score --input FILE --responses FILE" in usage
+    assert "\n       eval.py compare DIR_A DIR_B" in usage
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--n", "0"], "--n 0: must be >= 1 (samples per prompt"), (["--temperature", "-1"], "must be >= 0 (0 = greedy)"),
     (["--engine", "turbo"], "--engine 'turbo': must be auto, hf or fast"),
