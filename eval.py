@@ -202,6 +202,7 @@ def _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_to
 
 
 def cmd_generate(args):
+    from transformers.utils import logging as hf_logging
     from models import DTYPES, load_model, resolve_device, resolve_dtype, resolve_engine
     try:
         device = resolve_device(args.device)
@@ -211,6 +212,7 @@ def cmd_generate(args):
         sys.exit(f"error: {e}")
     instructions = eval_instructions(args, device, auto_engine)  # the data and --out first: nothing waits on them
     done = claim_out(args)
+    hf_logging.disable_progress_bar()  # one bar on the console, ours (as train.py): not transformers' loading bar
     model, tok = load_model(args.model, dtype=DTYPES[dtype], device=device)
     partial = os.path.join(args.out, "responses.partial.jsonl")
     block = append_block(args)

@@ -197,6 +197,19 @@ def test_eval_greedy_on_a_few_prompts_counts_prompts(tmp_path, capsys, monkeypat
     assert "0/3 [" in bar and "prompt/s" in bar  # the bar counts prompts, not chunks
 
 
+def test_generation_draws_no_weight_loading_bar(tmp_path, toy):
+    # a fresh process: transformers' "Loading weights" bar is drawn on every from_pretrained (even on a pipe)
+    model, tok = toy
+    model.save_pretrained(tmp_path / "ckpt")
+    tok.save_pretrained(tmp_path / "ckpt")
+    argv = ["--model", str(tmp_path / "ckpt"), "--data", "synthetic", "--limit", "2", "--max-new-tokens", "2",
+            "--out", str(tmp_path / "ev")]
+    done = subprocess.run([sys.executable, E.__file__, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ev" / "results.json").exists()
+    assert "Loading weights" not in done.stderr and "it/s]" not in done.stderr, done.stderr
+
+
 def test_ifeval_score_imports_neither_torch_nor_ifbench_dependencies(tmp_path):
     # a fresh process: `score` on IFEval rows must not pay for torch or NLTK (they load on first use)
     row = {"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
