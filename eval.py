@@ -24,7 +24,7 @@ from typing import Optional
 from checkers.muldimif import official_scores, print_scores
 from constraints import MULDIMIF_ID, verify
 from data import DataError, is_json_list, load_instructions, official_response, read_json_list, read_jsonl, write_jsonl
-from plumbing.report import compare_main, print_table
+from plumbing.report import compare_main, print_table, read_json
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -255,11 +255,12 @@ def claim_out(args):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         sys.exit(f"error: --out {args.out} is a file, not a directory; pass a directory (it is created)")
     if os.path.isdir(args.out) and os.listdir(args.out):
-        saved = json.load(open(config_path)) if os.path.exists(config_path) else None
+        saved = read_json(config_path) if os.path.exists(config_path) else None
         if args.overwrite:
             shutil.rmtree(args.out)
         elif saved == mine and os.path.exists(partial):
-            lines = [line for line in open(partial, encoding="utf-8") if line.endswith("\n")]  # a torn line goes
+            with open(partial, encoding="utf-8") as f:
+                lines = [line for line in f if line.endswith("\n")]  # a torn line goes
             block = append_block(args)
             done = len(lines) // args.n // block * block  # whole blocks only: the rest is generated again
             with open(partial, "w", encoding="utf-8") as f:
@@ -288,7 +289,7 @@ def eval_instructions(args, device, auto_engine):
         saved = os.path.join(args.model, "hir_config.json")
         cfg = parse_config(["--model", "toy"] if args.model == "toy" else [])
         if os.path.exists(saved):
-            cfg.__dict__.update(json.load(open(saved)))
+            cfg.__dict__.update(read_json(saved))
         instructions = heldout_set(cfg)[: args.limit or None]
         defaults = {"temperature": cfg.eval_temperature, "max_new_tokens": cfg.max_new_tokens,
                     "micro_batch": cfg.rollout_batch or len(instructions), "seed": cfg.seed, "engine": cfg.engine}

@@ -256,6 +256,27 @@ def test_a_killed_eval_rerun_continues_and_equals_an_uninterrupted_one(tmp_path,
     assert summary[0] == summary[1] and not (tmp_path / "killed" / "responses.partial.jsonl").exists()
 
 
+def test_eval_closes_every_file_it_reads(tmp_path, monkeypatch, toy):
+    # json.load(open(...)) leaves closing to the garbage collector, which warns (ResourceWarning) when it does
+    import warnings
+    model, tok = toy
+    model.save_pretrained(tmp_path / "ckpt")
+    tok.save_pretrained(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "hir_config.json").write_text(json.dumps({"model": "toy", "eval_size": 4}))
+    argv = EVAL + ["--model", str(tmp_path / "ckpt"), "--out", str(tmp_path / "ev")]
+    real = E.evaluate
+    monkeypatch.setattr(E, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):  # killed: the rerun reads eval_config.json and the partial responses
+        E.main(argv)
+    monkeypatch.setattr(E, "evaluate", real)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        E.main(argv)  # the folder's hir_config.json too: --data synthetic
+        E.main(["compare", str(tmp_path / "ev"), str(tmp_path / "ev")])
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert json.load(open(tmp_path / "ev" / "results.json"))["summary"]["n_prompts"] == 4
+
+
 def test_eval_checks_data_and_out_before_the_model_loads_and_never_overwrites(tmp_path, monkeypatch, capsys):
     import models
     real_load = models.load_model
