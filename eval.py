@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
+from checkers.ifbench_text import MissingData
 from checkers.muldimif import official_scores, print_scores
 from constraints import MULDIMIF_ID, verify
 from data import DataError, is_json_list, load_instructions, official_response, read_json_list, read_jsonl, write_jsonl
@@ -204,12 +205,9 @@ def _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_to
 def cmd_generate(args):
     from transformers.utils import logging as hf_logging
     from models import DTYPES, load_model, resolve_device, resolve_dtype, resolve_engine
-    try:
-        device = resolve_device(args.device)
-        dtype = resolve_dtype(args.dtype, device)  # the precision path of training's rollouts: bf16 weights on CUDA
-        auto_engine = resolve_engine("auto", device)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
+    device = resolve_device(args.device)  # checked by parse_eval_config
+    dtype = resolve_dtype(args.dtype, device)  # the precision path of training's rollouts: bf16 weights on CUDA
+    auto_engine = resolve_engine("auto", device)
     instructions = eval_instructions(args, device, auto_engine)  # the data and --out first: nothing waits on them
     done = claim_out(args)
     hf_logging.disable_progress_bar()  # one bar on the console, ours (as train.py): not transformers' loading bar
@@ -289,7 +287,10 @@ def eval_instructions(args, device, auto_engine):
         saved = os.path.join(args.model, "hir_config.json")
         cfg = parse_config(["--model", "toy"] if args.model == "toy" else [])
         if os.path.exists(saved):
-            cfg.__dict__.update(read_json(saved))
+            values = read_json(saved)
+            if not isinstance(values, dict):
+                raise DataError(f"{saved}: must map Config fields to values (a checkpoint's hir_config.json)")
+            cfg.__dict__.update(values)
         instructions = heldout_set(cfg)[: args.limit or None]
         defaults = {"temperature": cfg.eval_temperature, "max_new_tokens": cfg.max_new_tokens,
                     "micro_batch": cfg.rollout_batch or len(instructions), "seed": cfg.seed, "engine": cfg.engine}
@@ -359,6 +360,11 @@ def parse_eval_config(argv):
             parser.exit(2, f"error: --{name} {getattr(args, name)!r}: must be {want} ({parser.help_lines[name]})\n")
     if not is_model_name(args.model):  # a missing local folder fails now, not after the hub's retries
         parser.exit(2, f"error: --model {args.model!r}: must be toy, smollm2, an existing folder, or a hub id\n")
+    from models import resolve_device
+    try:  # a device this machine lacks is a bad value too, refused before any work
+        resolve_device(args.device)
+    except ValueError as e:
+        parser.exit(2, f"error: --device {args.device!r}: {e}\n")
     return args
 
 
@@ -382,7 +388,7 @@ def main(argv=None):
     args = parse_eval_config(argv)
     try:
         return cmd_generate(args)
-    except (DataError, OSError, ValueError) as e:  # ValueError: a model that cannot be loaded or fetched
+    except (DataError, OSError, ValueError, MissingData) as e:  # ValueError: a model that cannot be loaded
         sys.exit(f"error: {e}")
 
 

@@ -76,8 +76,10 @@ def compare_main(args, usage):
     if {"-h", "--help"} & set(args):
         print(f"usage: {usage}\n\ncompare: the numbers of two eval.py output directories, with B - A")
         sys.exit(0)  # as argparse's --help
-    if len(args) != 2:
-        sys.exit("usage: eval.py compare DIR_A DIR_B")
+    if len(args) != 2:  # a usage error: status 2, as argparse's
+        print(f"error: compare takes two directories, got {len(args)} (usage: eval.py compare DIR_A DIR_B)",
+              file=sys.stderr)
+        sys.exit(2)
     for d in args:
         if not os.path.exists(os.path.join(d, "results.json")):
             sys.exit(f"error: compare: {d} holds no results.json (an eval.py output directory)")

@@ -181,6 +181,34 @@ def test_bad_eval_flags_fail_before_the_model_loads(argv, message, capsys, tmp_p
     assert message in eval_error(["--model", "toy", "--data", "synthetic", "--out", str(tmp_path), *argv], capsys)
 
 
+def status_and_message(argv, capsys):
+    """A refused command's exit status and the last line it wrote (sys.exit(str) exits with status 1)."""
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    code = e.value.code
+    return (1, code) if isinstance(code, str) else (code, capsys.readouterr().err.strip().splitlines()[-1])
+
+
+def test_usage_errors_exit_2_and_refusals_exit_1_all_with_error(tmp_path, capsys):
+    # a bad flag or value: status 2, as argparse; a bad file or bad data: status 1; both one line with "error:"
+    gen = ["--model", "toy", "--data", "synthetic", "--out", str(tmp_path / "ev")]
+    assert status_and_message(["compare", str(tmp_path)], capsys) == (
+        2, "error: compare takes two directories, got 1 (usage: eval.py compare DIR_A DIR_B)")
+    code, message = status_and_message(gen + ["--device", "tpu"], capsys)
+    assert code == 2 and message.startswith("error: --device 'tpu': device must be auto, cpu, cuda")
+    code, message = status_and_message(["score", "--input", "x.jsonl"], capsys)
+    assert code == 2 and message.endswith("error: the following arguments are required: --responses")
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "eval_config.json").write_text("{")
+    code, message = status_and_message(gen, capsys)
+    assert code == 1 and message.startswith(f"error: {tmp_path / 'ev' / 'eval_config.json'}: not valid JSON (")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "hir_config.json").write_text("[1]")
+    code, message = status_and_message(["--model", str(tmp_path / "m"), *gen[2:]], capsys)
+    assert code == 1 and message == f"error: {tmp_path / 'm' / 'hir_config.json'}: must map Config fields to values " \
+        "(a checkpoint's hir_config.json)"
+
+
 def test_compare_and_score_refuse_what_is_not_there(tmp_path, capsys):
     assert "no results.json" in eval_error(["compare", str(tmp_path / "a"), str(tmp_path / "b")], capsys)
     (tmp_path / "empty.jsonl").write_text("")
