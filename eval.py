@@ -331,7 +331,7 @@ def main(argv=None):
             need_file("--input", args.input)
             need_file("--responses", args.responses)
             cmd_score(args)
-        except (DataError, OSError, RuntimeError) as e:  # RuntimeError: checkers' MissingData (NLTK data to install)
+        except (DataError, OSError, MissingData) as e:  # MissingData: NLTK data to install, the command in e
             sys.exit(f"error: {e}")
         return
     if argv[:1] == ["compare"] or "--compare" in argv:
