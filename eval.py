@@ -16,14 +16,16 @@ import collections
 import json
 import math
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
+from checkers.ifbench_text import MissingData
 from checkers.muldimif import official_scores, print_scores
 from constraints import MULDIMIF_ID, verify
 from data import DataError, is_json_list, load_instructions, official_response, read_json_list, read_jsonl, write_jsonl
+from plumbing.evaldir import append_block, claim_out, finish_out
+from plumbing.report import compare_main, print_table, read_json
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -38,7 +40,8 @@ def score_one(instruction, response):
 
 
 def summarize(results):
-    """The four IFEval numbers (%), plus per-instruction-id strict accuracy."""
+    """The four IFEval numbers (%), plus per-instruction-id strict accuracy. IFEval's names: "prompt" is the paper's
+    instruction, "instruction" one constraint (plumbing/report.py prints both names)."""
     def mean(xs):
         xs = list(xs)
         return 100.0 * sum(xs) / max(len(xs), 1)
@@ -55,10 +58,10 @@ def summarize(results):
 
 
 def read_responses(path):
-    """{"prompt": response} from a responses file: {"prompt", "response"} lines, or MulDimIF's official format
-    (its items with an assistant turn appended, as a JSON list or JSONL). A prompt answered twice is an error (the
-    official checker silently keeps the later answer, so the score would depend on the file's order)."""
-    out, first = {}, {}
+    """{"prompt": (line, response)} from a responses file: {"prompt", "response"} lines, or MulDimIF's official
+    format (its items with an assistant turn appended, as a JSON list or JSONL). A prompt answered twice is an
+    error (the official checker silently keeps the later answer, so the score would depend on the file's order)."""
+    out = {}
     rows = ((f"[{i}]", row) for i, row in enumerate(read_json_list(path))) if is_json_list(path) else read_jsonl(path)
     for lineno, row in rows:
         if isinstance(row, dict) and "conversations" in row:
@@ -66,19 +69,27 @@ def read_responses(path):
         for name in ("prompt", "response"):
             if not isinstance(row.get(name), str):
                 raise DataError(f"{path}:{lineno}: {name}: missing or not a string")
-        if row["prompt"] in first:
-            raise DataError(f"{path}:{lineno}: prompt: already answered at line {first[row['prompt']]} "
+        if row["prompt"] in out:
+            raise DataError(f"{path}:{lineno}: prompt: already answered at line {out[row['prompt']][0]} "
                             f"({row['prompt'][:60]!r}); keep one response per prompt")
-        first[row["prompt"]] = lineno
-        out[row["prompt"]] = row["response"]
+        out[row["prompt"]] = (lineno, row["response"])
     return out
 
 
+def need_file(option, path):
+    """A missing input, named by its option before any work (open()'s "[Errno 2]" names neither)."""
+    if not os.path.exists(path):
+        raise DataError(f"{option} {path}: no such file")
+    if os.path.isdir(path):
+        raise DataError(f"{option} {path}: a directory, not a file")
+
+
 def score_files(input_path, responses_path):
+    """Every input scored with its response, joined by prompt text; every check comes before any scoring."""
     instructions, responses = load_instructions(input_path), read_responses(responses_path)
     if not instructions:
         raise DataError(f"{input_path}: no rows to score")
-    results, seen = [], {}
+    seen = {}
     for ins in instructions:
         if ins.render() in seen:  # joined by prompt text, it would be scored twice with one response
             raise DataError(f"{input_path}: the prompt of {ins.id!r} repeats that of {seen[ins.render()]!r}; "
@@ -87,23 +98,11 @@ def score_files(input_path, responses_path):
         if ins.render() not in responses:
             raise DataError(f"{responses_path}: no response for the prompt of {ins.id!r} "
                             f"({ins.render()[:60]!r}...)")
-        results.append(score_one(ins, responses[ins.render()]))
-    return results
-
-
-def print_table(summary, file=None):
-    file = file or sys.stdout
-    print(f"prompt-level strict      {summary['prompt_strict']:6.2f}", file=file)
-    print(f"prompt-level loose       {summary['prompt_loose']:6.2f}", file=file)
-    print(f"instruction-level strict {summary['instruction_strict']:6.2f}", file=file)
-    print(f"instruction-level loose  {summary['instruction_loose']:6.2f}", file=file)
-    for k in sorted(summary):
-        if k.startswith("pass@"):
-            print(f"{k:24s} {summary[k]:6.2f}", file=file)
-    if summary.get("per_id"):
-        print("per instruction id (strict %):", file=file)
-        for cid, acc in summary["per_id"].items():
-            print(f"  {cid:46s} {acc:6.2f}", file=file)
+    for prompt, (lineno, _) in responses.items():  # left out, the score would not be the file's
+        if prompt not in seen:
+            raise DataError(f"{responses_path}:{lineno}: prompt: matches no prompt of --input {input_path} "
+                            f"({prompt[:60]!r})")
+    return [score_one(ins, responses[ins.render()][1]) for ins in instructions]
 
 
 def cmd_score(args):
@@ -115,7 +114,7 @@ def cmd_score(args):
     if args.out:
         write_jsonl(args.out + ".tmp", rows)
         os.replace(args.out + ".tmp", args.out)
-    print_scores(muldimif_scores(items, results)) if items else print_table(summarize(results))
+    print_scores(muldimif_scores(items, results)) if items else print_table(full_summary(results, 1, len(results)))
     return results
 
 
@@ -126,7 +125,8 @@ def muldimif_scores(items, results):
 
 # ----------------------------------------------------------------------------- generating
 def ila_cla(results):
-    """Mean strict ILA and CLA over scored results."""
+    """Mean strict ILA and CLA over scored results, as fractions: ILA is summarize's prompt_strict / 100; CLA
+    averages each result's share of constraints met, unlike instruction_strict, which pools all constraints."""
     n = max(len(results), 1)
     return (sum(r["follow_all_strict"] for r in results) / n,
             sum(sum(r["follow_list_strict"]) / max(len(r["follow_list_strict"]), 1) for r in results) / n)
@@ -203,15 +203,14 @@ def _continuous_texts(model, tokenizer, instructions, n, temperature, max_new_to
 
 
 def cmd_generate(args):
+    from transformers.utils import logging as hf_logging
     from models import DTYPES, load_model, resolve_device, resolve_dtype, resolve_engine
-    try:
-        device = resolve_device(args.device)
-        dtype = resolve_dtype(args.dtype, device)  # the precision path of training's rollouts: bf16 weights on CUDA
-        auto_engine = resolve_engine("auto", device)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
+    device = resolve_device(args.device)  # checked by parse_eval_config
+    dtype = resolve_dtype(args.dtype, device)  # the precision path of training's rollouts: bf16 weights on CUDA
+    auto_engine = resolve_engine("auto", device)
     instructions = eval_instructions(args, device, auto_engine)  # the data and --out first: nothing waits on them
     done = claim_out(args)
+    hf_logging.disable_progress_bar()  # one bar on the console, ours (as train.py): not transformers' loading bar
     model, tok = load_model(args.model, dtype=DTYPES[dtype], device=device)
     partial = os.path.join(args.out, "responses.partial.jsonl")
     block = append_block(args)
@@ -225,59 +224,11 @@ def cmd_generate(args):
     texts = [row["response"] for _, row in read_jsonl(partial)]
     results = [score_one(instructions[j // args.n], text) for j, text in enumerate(texts)]
     summary = full_summary(results, args.n, len(instructions))
-    for name, rows in (("responses.jsonl", [{"prompt": r["prompt"], "response": r["response"]} for r in results]),
-                       ("results.jsonl", [{k: v for k, v in r.items() if k != "prompt"} for r in results])):
-        write_jsonl(os.path.join(args.out, name + ".tmp"), rows)
-        os.replace(os.path.join(args.out, name + ".tmp"), os.path.join(args.out, name))
-    with open(os.path.join(args.out, "results.json.tmp"), "w") as f:
-        json.dump({"config": vars(args), "summary": summary}, f, indent=1)
-    os.replace(os.path.join(args.out, "results.json.tmp"), os.path.join(args.out, "results.json"))  # done last
-    os.remove(partial)
+    finish_out(args, results, summary)
     print_table(summary)
     if args.data != "synthetic" and is_json_list(args.data) and args.n == 1:  # MulDimIF: its own scores too
         print_scores(muldimif_scores(read_json_list(args.data)[: len(results)], results))
     return summary
-
-
-def append_block(args):
-    """Prompts generated per append to responses.partial.jsonl: a multiple of evaluate's chunk of prompts,
-    so a list answered block by block gets the responses one call would give."""
-    return max(1, args.micro_batch // args.n) * 4
-
-
-def claim_out(args):
-    """--out must be writable and hold no other evaluation. An unfinished one of this very command (its
-    eval_config.json equal to ours) is continued: returns the number of prompts already answered."""
-    config_path = os.path.join(args.out, "eval_config.json")
-    partial = os.path.join(args.out, "responses.partial.jsonl")
-    mine = {k: v for k, v in vars(args).items() if k != "overwrite"}
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        sys.exit(f"error: --out {args.out} is a file, not a directory; pass a directory (it is created)")
-    if os.path.isdir(args.out) and os.listdir(args.out):
-        saved = json.load(open(config_path)) if os.path.exists(config_path) else None
-        if args.overwrite:
-            shutil.rmtree(args.out)
-        elif saved == mine and os.path.exists(partial):
-            lines = [line for line in open(partial, encoding="utf-8") if line.endswith("\n")]  # a torn line goes
-            block = append_block(args)
-            done = len(lines) // args.n // block * block  # whole blocks only: the rest is generated again
-            with open(partial, "w", encoding="utf-8") as f:
-                f.writelines(lines[:done * args.n])
-            print(f"[eval] continuing {args.out}: {done} prompts already answered")
-            return done
-        else:
-            what = "a finished evaluation" if os.path.exists(os.path.join(args.out, "results.json")) else (
-                "an unfinished evaluation with other settings" if saved else "files of something else")
-            sys.exit(f"error: --out {args.out} holds {what}; write elsewhere with --out, or pass --overwrite "
-                     "(deletes what is there)")
-    try:
-        os.makedirs(args.out, exist_ok=True)
-        with open(config_path + ".tmp", "w") as f:
-            json.dump(mine, f, indent=1)
-        os.replace(config_path + ".tmp", config_path)
-    except OSError as e:
-        sys.exit(f"error: --out {args.out}: cannot write there ({e.strerror}); pass a writable directory")
-    return 0
 
 
 def eval_instructions(args, device, auto_engine):
@@ -287,11 +238,15 @@ def eval_instructions(args, device, auto_engine):
         saved = os.path.join(args.model, "hir_config.json")
         cfg = parse_config(["--model", "toy"] if args.model == "toy" else [])
         if os.path.exists(saved):
-            cfg.__dict__.update(json.load(open(saved)))
+            values = read_json(saved)
+            if not isinstance(values, dict):
+                raise DataError(f"{saved}: must map Config fields to values (a checkpoint's hir_config.json)")
+            cfg.__dict__.update(values)
         instructions = heldout_set(cfg)[: args.limit or None]
         defaults = {"temperature": cfg.eval_temperature, "max_new_tokens": cfg.max_new_tokens,
                     "micro_batch": cfg.rollout_batch or len(instructions), "seed": cfg.seed, "engine": cfg.engine}
     else:
+        need_file("--data", args.data)
         instructions = load_instructions(args.data)[: args.limit or None]
         if not instructions:
             raise DataError(f"{args.data}: no rows")
@@ -305,18 +260,9 @@ def eval_instructions(args, device, auto_engine):
     return instructions
 
 
-def cmd_compare(dir_a, dir_b):
-    a, b = (json.load(open(os.path.join(d, "results.json")))["summary"] for d in (dir_a, dir_b))
-    print(f"{'':46s} {'A':>7s} {'B':>7s} {'B-A':>7s}")
-    keys = ["prompt_strict", "prompt_loose", "instruction_strict", "instruction_loose", "ila", "cla"]
-    keys += sorted(k for k in a if k.startswith("pass@") and k in b)
-    rows = [(k, a.get(k), b.get(k)) for k in keys]
-    rows += [("  " + k, a["per_id"].get(k), b["per_id"].get(k)) for k in sorted(set(a["per_id"]) | set(b["per_id"]))]
-    for k, x, y in rows:
-        if x is None or y is None:
-            print(f"{k:46s} {x if x is not None else '-':>7} {y if y is not None else '-':>7}")
-        else:
-            print(f"{k:46s} {x:7.2f} {y:7.2f} {y - x:+7.2f}")
+USAGE = """eval.py --model MODEL --data DATA [--out DIR] [options]   generate responses and score them
+       eval.py score --input FILE --responses FILE [--out FILE]    score a responses file (eval.py score -h)
+       eval.py compare DIR_A DIR_B                                 two evaluations side by side"""
 
 
 @dataclass
@@ -356,6 +302,7 @@ _RULES = {  # field: (test, what it must be); None means "the default"
 def parse_eval_config(argv):
     from config import Parser, is_model_name
     parser = Parser(EvalConfig, __doc__)
+    parser.usage = USAGE  # all three commands, not only the generation flags argparse would list
     args, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True, look_for_args_file=False)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -364,6 +311,11 @@ def parse_eval_config(argv):
             parser.exit(2, f"error: --{name} {getattr(args, name)!r}: must be {want} ({parser.help_lines[name]})\n")
     if not is_model_name(args.model):  # a missing local folder fails now, not after the hub's retries
         parser.exit(2, f"error: --model {args.model!r}: must be toy, smollm2, an existing folder, or a hub id\n")
+    from models import resolve_device
+    try:  # a device this machine lacks is a bad value too, refused before any work
+        resolve_device(args.device)
+    except ValueError as e:
+        parser.exit(2, f"error: --device {args.device!r}: {e}\n")
     return args
 
 
@@ -376,22 +328,18 @@ def main(argv=None):
         ap.add_argument("--out", default=None, help="per-prompt verdicts JSONL")
         args = ap.parse_args(argv[1:])
         try:
+            need_file("--input", args.input)
+            need_file("--responses", args.responses)
             cmd_score(args)
-        except (DataError, OSError, RuntimeError) as e:  # RuntimeError: checkers' MissingData (NLTK data to install)
+        except (DataError, OSError, MissingData) as e:  # MissingData: NLTK data to install, the command in e
             sys.exit(f"error: {e}")
         return
     if argv[:1] == ["compare"] or "--compare" in argv:
-        dirs = [a for a in argv if a not in ("compare", "--compare")]
-        if len(dirs) != 2:
-            sys.exit("usage: eval.py compare DIR_A DIR_B")
-        for d in dirs:
-            if not os.path.exists(os.path.join(d, "results.json")):
-                sys.exit(f"error: compare: {d} holds no results.json (an eval.py output directory)")
-        return cmd_compare(*dirs)
+        return compare_main([a for a in argv if a not in ("compare", "--compare")], USAGE)
     args = parse_eval_config(argv)
     try:
         return cmd_generate(args)
-    except (DataError, OSError, ValueError) as e:  # ValueError: a model that cannot be loaded or fetched
+    except (DataError, OSError, ValueError, MissingData) as e:  # ValueError: a model that cannot be loaded
         sys.exit(f"error: {e}")
 
 

@@ -48,6 +48,31 @@ def test_missing_response_is_a_clear_error(tmp_path):
         E.main(["score", "--input", str(inp), "--responses", str(res)])
 
 
+def test_a_response_no_input_asks_for_is_refused_before_any_scoring(tmp_path, monkeypatch):
+    # dropped silently, it would leave the score of a file other than the one given
+    inp, res = tmp_path / "in.jsonl", tmp_path / "r.jsonl"
+    inp.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"],
+                               "kwargs": [{}]}) + "\n")
+    res.write_text("".join(json.dumps({"prompt": p, "response": "x"}) + "\n" for p in ("Hi.", "Bye.")))
+    monkeypatch.setattr(E, "score_one", lambda *a: pytest.fail("a response was scored before the file was checked"))
+    with pytest.raises(SystemExit) as e:
+        E.main(["score", "--input", str(inp), "--responses", str(res)])
+    assert e.value.code == f"error: {res}:2: prompt: matches no prompt of --input {inp} ('Bye.')"
+
+
+@pytest.mark.parametrize("option", ["--input", "--responses", "--data"])
+def test_a_missing_file_is_named_by_its_option(tmp_path, option):
+    good = tmp_path / "in.jsonl"
+    good.write_text(json.dumps({"key": 1, "prompt": "Hi.", "instruction_id_list": ["punctuation:no_comma"],
+                                "kwargs": [{}]}) + "\n")
+    files = {"--input": good, "--responses": good, "--data": good} | {option: tmp_path / "nope.jsonl"}
+    argv = (["score", "--input", str(files["--input"]), "--responses", str(files["--responses"])] if option != "--data"
+            else ["--model", "toy", "--data", str(files["--data"]), "--out", str(tmp_path / "ev")])
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    assert e.value.code == f"error: {option} {tmp_path / 'nope.jsonl'}: no such file"
+
+
 def test_summary_numbers_by_hand():
     results = [{"instruction_id_list": ["a", "b"], "follow_list_strict": [True, False],
                 "follow_list_loose": [True, True], "follow_all_strict": False, "follow_all_loose": True},
@@ -128,22 +153,22 @@ def test_heldout_numbers_match_train_eval(tmp_path):
     assert summary["n_prompts"] == 12
 
 
-def test_compare_prints_deltas(tmp_path, capsys):
-    for name, v in (("a", 40.0), ("b", 55.0)):
-        (tmp_path / name).mkdir()
-        s = {"prompt_strict": v, "prompt_loose": v, "instruction_strict": v, "instruction_loose": v, "ila": v / 100,
-             "cla": v / 100, "per_id": {"punctuation:no_comma": v}}
-        json.dump({"summary": s}, open(tmp_path / name / "results.json", "w"))
-    E.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")])
-    out = capsys.readouterr().out
-    assert "+15.00" in out and "punctuation:no_comma" in out
-
-
 def eval_error(argv, capsys):
     with pytest.raises(SystemExit) as e:
         E.main(argv)
     assert e.value.code not in (0, None)
     return (e.value.code if isinstance(e.value.code, str) else "") + capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["compare", "--help"]])
+def test_help_shows_the_usage_of_all_three_commands(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    assert e.value.code in (0, None)
+    usage = capsys.readouterr().out.split("\n\n")[0]  # the usage block, before the description
+    assert usage.startswith("usage: eval.py --model MODEL --data DATA")
+    assert "\n       eval.py score --input FILE --responses FILE" in usage
+    assert "\n       eval.py compare DIR_A DIR_B" in usage
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -154,6 +179,34 @@ def eval_error(argv, capsys):
     (["--dtype", "fp8"], "--dtype 'fp8': must be auto, bf16 or fp32")])
 def test_bad_eval_flags_fail_before_the_model_loads(argv, message, capsys, tmp_path):
     assert message in eval_error(["--model", "toy", "--data", "synthetic", "--out", str(tmp_path), *argv], capsys)
+
+
+def status_and_message(argv, capsys):
+    """A refused command's exit status and the last line it wrote (sys.exit(str) exits with status 1)."""
+    with pytest.raises(SystemExit) as e:
+        E.main(argv)
+    code = e.value.code
+    return (1, code) if isinstance(code, str) else (code, capsys.readouterr().err.strip().splitlines()[-1])
+
+
+def test_usage_errors_exit_2_and_refusals_exit_1_all_with_error(tmp_path, capsys):
+    # a bad flag or value: status 2, as argparse; a bad file or bad data: status 1; both one line with "error:"
+    gen = ["--model", "toy", "--data", "synthetic", "--out", str(tmp_path / "ev")]
+    assert status_and_message(["compare", str(tmp_path)], capsys) == (
+        2, "error: compare takes two directories, got 1 (usage: eval.py compare DIR_A DIR_B)")
+    code, message = status_and_message(gen + ["--device", "tpu"], capsys)
+    assert code == 2 and message.startswith("error: --device 'tpu': device must be auto, cpu, cuda")
+    code, message = status_and_message(["score", "--input", "x.jsonl"], capsys)
+    assert code == 2 and message.endswith("error: the following arguments are required: --responses")
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "eval_config.json").write_text("{")
+    code, message = status_and_message(gen, capsys)
+    assert code == 1 and message.startswith(f"error: {tmp_path / 'ev' / 'eval_config.json'}: not valid JSON (")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "hir_config.json").write_text("[1]")
+    code, message = status_and_message(["--model", str(tmp_path / "m"), *gen[2:]], capsys)
+    assert code == 1 and message == f"error: {tmp_path / 'm' / 'hir_config.json'}: must map Config fields to values " \
+        "(a checkpoint's hir_config.json)"
 
 
 def test_compare_and_score_refuse_what_is_not_there(tmp_path, capsys):
@@ -172,6 +225,19 @@ def test_eval_greedy_on_a_few_prompts_counts_prompts(tmp_path, capsys, monkeypat
     assert "0/3 [" in bar and "prompt/s" in bar  # the bar counts prompts, not chunks
 
 
+def test_generation_draws_no_weight_loading_bar(tmp_path, toy):
+    # a fresh process: transformers' "Loading weights" bar is drawn on every from_pretrained (even on a pipe)
+    model, tok = toy
+    model.save_pretrained(tmp_path / "ckpt")
+    tok.save_pretrained(tmp_path / "ckpt")
+    argv = ["--model", str(tmp_path / "ckpt"), "--data", "synthetic", "--limit", "2", "--max-new-tokens", "2",
+            "--out", str(tmp_path / "ev")]
+    done = subprocess.run([sys.executable, E.__file__, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ev" / "results.json").exists()
+    assert "Loading weights" not in done.stderr and "it/s]" not in done.stderr, done.stderr
+
+
 def test_ifeval_score_imports_neither_torch_nor_ifbench_dependencies(tmp_path):
     # a fresh process: `score` on IFEval rows must not pay for torch or NLTK (they load on first use)
     row = {"key": 1, "prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
@@ -183,63 +249,6 @@ def test_ifeval_score_imports_neither_torch_nor_ifbench_dependencies(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(E.__file__).resolve().parent)})
     assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
-# ----------------------------------------------------------------------------- nothing is lost
-EVAL = ["--model", "toy", "--data", "synthetic", "--limit", "40", "--micro-batch", "4", "--max-new-tokens", "8",
-        "--temperature", "1.0"]
-
-
-@pytest.mark.parametrize("engine", ["hf", "fast"])
-def test_a_killed_eval_rerun_continues_and_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys, engine):
-    """40 prompts appended in blocks of 16; killed during the second block, the same command continues from
-    prompt 16 and ends with exactly the results (and summary) of a run that was never killed."""
-    flags = EVAL + ["--engine", engine]
-    E.main(flags + ["--out", str(tmp_path / "straight")])
-    real, calls = E.evaluate, []
-
-    def killed_in_block_2(*a, **k):
-        calls.append(k["start"])
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-    monkeypatch.setattr(E, "evaluate", killed_in_block_2)
-    with pytest.raises(KeyboardInterrupt):
-        E.main(flags + ["--out", str(tmp_path / "killed")])
-    assert len(open(tmp_path / "killed" / "responses.partial.jsonl").readlines()) == 16
-    assert not (tmp_path / "killed" / "results.json").exists()
-    monkeypatch.setattr(E, "evaluate", lambda *a, **k: calls.append(k["start"]) or real(*a, **k))
-    E.main(flags + ["--out", str(tmp_path / "killed")])
-    assert calls == [0, 16, 16, 32]                           # the rerun generated only what was missing
-    assert "continuing" in capsys.readouterr().out
-    for name in ("responses.jsonl", "results.jsonl"):
-        assert open(tmp_path / "killed" / name).read() == open(tmp_path / "straight" / name).read()
-    summary = [json.load(open(tmp_path / d / "results.json"))["summary"] for d in ("killed", "straight")]
-    assert summary[0] == summary[1] and not (tmp_path / "killed" / "responses.partial.jsonl").exists()
-
-
-def test_eval_checks_data_and_out_before_the_model_loads_and_never_overwrites(tmp_path, monkeypatch, capsys):
-    import models
-    real_load = models.load_model
-    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("the model loaded before the checks"))
-    a_file = tmp_path / "f"
-    a_file.write_text("x")
-    for flags, message in ((["--out", str(a_file)], "is a file, not a directory"),
-                           (["--out", str(a_file / "sub")], "cannot write there"),
-                           (["--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")], "nope.jsonl")):
-        argv = ["--model", "toy", "--data", "synthetic", *flags]
-        with pytest.raises(SystemExit, match=message):
-            E.main(argv)
-    monkeypatch.setattr(models, "load_model", real_load)
-    out = str(tmp_path / "ev")
-    E.main(EVAL + ["--limit", "4", "--out", out])
-    before = open(os.path.join(out, "results.jsonl")).read()
-    for flags, message in (([], "holds a finished evaluation"), (["--seed", "3"], "holds a finished evaluation")):
-        with pytest.raises(SystemExit, match=message):
-            E.main(EVAL + ["--limit", "4", "--out", out, *flags])
-        assert open(os.path.join(out, "results.jsonl")).read() == before
-    E.main(EVAL + ["--limit", "4", "--out", out, "--seed", "3", "--overwrite"])
-    assert json.load(open(os.path.join(out, "results.json")))["config"]["seed"] == 3
 
 
 def test_a_prompt_answered_twice_is_an_error_and_a_missing_model_folder_fails_at_once(tmp_path, capsys):
