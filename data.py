@@ -225,12 +225,13 @@ def apply_limit(instructions, wheres, limit, path, log=True):
     return [ins for i, ins in enumerate(instructions) if not problems[i]]
 
 
-def load_instructions(path, log=True, limit=None):
-    """Every instruction of a JSONL file (any row format) or of MulDimIF's JSON list. HIR-16K's type4 rows
-    (soft constraints, LLM-judged) are skipped, counted on one line of stderr (unless log is False). With a
-    PromptLimit, rows whose prompt is over it are refused naming file and line (or skipped and counted)."""
+def load_instructions(path, log=True, limit=None, head=0):
+    """Every instruction of a JSONL file (any row format) or of MulDimIF's JSON list (head > 0: the first head).
+    HIR-16K's type4 rows (soft constraints, LLM-judged) are skipped, counted on one line of stderr (unless log is
+    False). With a PromptLimit, rows whose prompt is over it are refused naming file and line (or skipped and
+    counted)."""
     if is_json_list(path):
-        items = read_json_list(path)
+        items = read_json_list(path)[: head or None]
         wheres = [f"{path}[{i}]" for i in range(len(items))]
         out = [muldimif_item(item, where) for item, where in zip(items, wheres)]
         return apply_limit(out, wheres, limit, path, log) if limit else out
@@ -241,6 +242,8 @@ def load_instructions(path, log=True, limit=None):
             continue
         wheres.append(f"{path}:{lineno}")
         out.append(parse_row(row, wheres[-1]))
+        if len(out) == head:
+            break
     if soft and log:
         print(f"{path}: skipped {soft} type4 rows (soft constraints only an LLM judge can check; HiR's rule reward "
               f"has no branch for them); {len(out)} rows kept", file=sys.stderr)

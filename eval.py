@@ -11,11 +11,12 @@ the inputs by prompt text, as the official checker joins them. Generation uses r
 paper's protocol: chat template, temperature 0.6, up to 4096 new tokens, one sample per prompt
 (`--n k` samples for pass@k).
 """
-import argparse
+import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: plumbing/reproducible.py says why
+import argparse  # noqa: E402 (the rest of the imports)
 import collections
 import json
 import math
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -247,7 +248,10 @@ def eval_instructions(args, device, auto_engine):
                     "micro_batch": cfg.rollout_batch or len(instructions), "seed": cfg.seed, "engine": cfg.engine}
     else:
         need_file("--data", args.data)
-        instructions = load_instructions(args.data)[: args.limit or None]
+        from models import load_tokenizer
+        from rollout import prompt_limit  # every prompt measured with the tokenizer alone, before the model loads
+        limit = prompt_limit(load_tokenizer(args.model), args.max_prompt_length, args.long_prompts == "skip")
+        instructions = load_instructions(args.data, limit=limit, head=args.limit)  # only what will be answered
         if not instructions:
             raise DataError(f"{args.data}: no rows")
         # on a GPU a decode step costs about as much for 128 rows as for 16 (a launch-bound 135M model)
@@ -284,6 +288,11 @@ class EvalConfig:
     engine: Optional[str] = field(default=None, metadata={"help": "auto | hf | fast (default auto: fast on CUDA, hf "
                                                                   "on a CPU, as train.py's; synthetic: the run's)"})
     limit: int = field(default=0, metadata={"help": "only the first N prompts (0 = all)"})
+    max_prompt_length: int = field(default=2048, metadata={
+        "help": "prompt tokens after the chat template, as train.py's; a --data row over it is refused naming file "
+                "and line, before the model loads"})
+    long_prompts: str = field(default="error", metadata={"help": "error | skip (drop and count rows over "
+                                                                 "--max_prompt_length)"})
     seed: Optional[int] = field(default=None, metadata={"help": "sampling seed (default 0; synthetic: the run's)"})
     device: str = field(default="auto", metadata={"help": "auto (cuda if available) | cpu | cuda | cuda:N"})
     dtype: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32: the weights "
@@ -294,7 +303,8 @@ _RULES = {  # field: (test, what it must be); None means "the default"
     "n": (lambda v: v >= 1, ">= 1"), "temperature": (lambda v: v is None or v >= 0, ">= 0 (0 = greedy)"),
     "max_new_tokens": (lambda v: v is None or v >= 1, ">= 1"), "micro_batch": (lambda v: v is None or v >= 1, ">= 1"),
     "engine": (lambda v: v in (None, "auto", "hf", "fast"), "auto, hf or fast"),
-    "limit": (lambda v: v >= 0, ">= 0 (0 = all)"),
+    "limit": (lambda v: v >= 0, ">= 0 (0 = all)"), "max_prompt_length": (lambda v: v >= 1, ">= 1"),
+    "long_prompts": (lambda v: v in ("error", "skip"), "error or skip"),
     "dtype": (lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
 }
 

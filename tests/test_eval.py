@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -319,3 +320,17 @@ def test_muldimif_generation_scores_its_own_aggregates(tmp_path, capsys):
     assert "MulDimIF (3 prompts): 0-1 accuracy" in capsys.readouterr().out
     rows = [json.loads(line) for line in open(tmp_path / "ev" / "results.jsonl")]
     assert [len(r["follow_list_strict"]) for r in rows] == [len(it["constraints"]) for it in json.load(open(test))[:3]]
+
+
+def test_a_prompt_over_max_prompt_length_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import models
+    rows = tmp_path / "in.jsonl"
+    nc = {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
+    rows.write_text(json.dumps({"key": 1, "prompt": "Say hi.", **nc}) + "\n" +
+                    json.dumps({"key": 2, "prompt": "word " * 100, **nc}) + "\n")
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    argv = ["--model", "toy", "--data", str(rows), "--out", str(tmp_path / "ev"), "--max_prompt_length", "64"]
+    code, message = status_and_message(argv, capsys)
+    assert code == 1 and re.match(rf"error: {re.escape(str(rows))}:2: prompt: \d+ tokens after the chat template, "
+                                  r"over --max_prompt_length 64", message)
+    assert not (tmp_path / "ev").exists()
