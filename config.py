@@ -35,7 +35,9 @@ class Config:
         "help": "hir (binary reward + replays) | grpo (binary) | grpo_cla (reward = CLA)"})
     model: str = field(default="smollm2", metadata={
         "help": "smollm2 (offline default) | toy | a local HF folder | a hub id"})
-    data: str = field(default="synthetic", metadata={"help": "synthetic, or a JSONL of our rows or HIR-16K type1 rows"})
+    data: str = field(default="synthetic", metadata={
+        "help": "synthetic, or a JSONL of our rows or HIR-16K rows (types 1-3 train; type4's LLM-judged rows are "
+                "skipped and counted)"})
     out: str = field(default="runs/hir", metadata={
         "help": "run directory: config, metrics, curves, checkpoints; a fresh run needs it empty"})
     overwrite: bool = field(default=False, metadata={
@@ -161,7 +163,8 @@ class Parser(HfArgumentParser):
 def read_config_file(path):
     """A JSON or YAML mapping of Config fields."""
     try:
-        text = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
         if path.endswith((".yaml", ".yml")):
             import yaml
             try:
@@ -193,7 +196,8 @@ def saved_config(resume, quiet=False):
         raise SystemExit(f"error: --resume {resume}: neither a run directory (config.json) nor a checkpoint "
                          "folder (trainer_state.json and hir_config.json)")
     skip, known = ("out", "resume", "overwrite", "config", "device"), {f.name for f in dc_fields(Config)}
-    saved = json.load(open(path))
+    with open(path) as f:
+        saved = json.load(f)
     if set(saved) - known and not quiet:  # a run from another version of this file
         print(f"[hir] {path}: ignoring fields this version does not have: {sorted(set(saved) - known)}")
     return {k: v for k, v in saved.items() if k in known and k not in skip}

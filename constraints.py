@@ -153,7 +153,8 @@ class Instruction:
 
 
 def verify(instruction: Instruction, response: str, loose: bool = False) -> list:
-    """One verdict per constraint. ILA (instruction-level) = all(verdicts); CLA = their mean."""
+    """One verdict per constraint. ILA = all(verdicts) (IFEval calls its mean prompt-level accuracy); CLA = their
+    mean (docs/verifiers.md maps the names)."""
     check = Constraint.check_loose if loose else Constraint.check
     return [check(c, response) for c in instruction.constraints]
 

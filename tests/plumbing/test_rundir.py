@@ -230,3 +230,17 @@ def test_every_run_writes_curves_and_report_to_tensorboard_logs_each_metrics_lin
         logged = {e.step: e.value for e in events.Scalars(key)}
         assert logged == {r["step"]: pytest.approx(r[key], rel=1e-6) for r in rows if key in r}, key
     assert b'"report_to": "tensorboard"' in events.Tensors("config/text_summary")[0].tensor_proto.string_val[0]
+
+
+def test_train_closes_every_file_it_opens(tmp_path):
+    """json.dump(x, open(...)) leaves the closing to the garbage collector, which warns (ResourceWarning) when it
+    does: a run, its resume and a --config file, with every warning recorded."""
+    import warnings
+    conf = tmp_path / "c.json"
+    conf.write_text('{"eval_size": 4}')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run(tmp_path, "files", "--steps", "2", "--save_every", "1", "--config", str(conf))
+        T.main(["--resume", os.path.join(out, "step_000001"), "--out", str(tmp_path / "fork"), "--steps", "3"])
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert len(metrics(str(tmp_path / "fork"))) == 3
