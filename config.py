@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field, fields as dc_fields
 from typing import Literal
 
@@ -23,7 +22,7 @@ from transformers import HfArgumentParser
 
 from constraints import KNOWN_IDS, SAMPLERS
 from data import synthetic_set
-from models import resolve_device, resolve_dtype, resolve_engine
+from models import load_tokenizer, resolve_device, resolve_dtype, resolve_engine
 
 # what a random 2-layer model can learn in minutes: using a few keywords, word counts, no commas
 TOY_IDS = ["keywords:existence", "length_constraints:number_words", "punctuation:no_comma"]
@@ -108,6 +107,14 @@ class Config:
     lr: float = field(default=2e-6, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (the release: 0.01)"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
+    lora_rank: int = field(default=0, metadata={
+        "help": "LoRA rank (0 = full fine-tuning): the base frozen in the run's dtype, adapters on --lora_targets "
+                "train; the reference is the adapters turned off; checkpoints hold the adapters (plumbing/lora.py). "
+                "LoRA wants a larger --lr than full fine-tuning (docs/training.md)"})
+    lora_alpha: float = field(default=32.0, metadata={"help": "LoRA scale numerator: the update is alpha / rank * B A"})
+    lora_targets: str = field(default="all-linear", metadata={
+        "help": "modules that get adapters: all-linear (every linear layer of the decoder, not the LM head: PEFT's "
+                "name) or comma-separated module names (q_proj,v_proj)"})
     grad_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory in the update"})
     share_prompts: bool = field(default=True, metadata={
         "help": "score each distinct prompt once, its n responses reading its keys and values (the same numbers up to "
@@ -233,7 +240,8 @@ def parse_config(argv, usage=__doc__):
 
 
 # what a resumed run cannot change: the weights' vocabulary and meaning, the objective, the numbers' precision
-FIXED_ON_RESUME = ("model", "method", "adv", "dtype", "data")
+FIXED_ON_RESUME = ("model", "method", "adv", "dtype", "data", "max_prompt_length", "long_prompts", "lora_rank",
+                   "lora_alpha", "lora_targets")  # max_prompt_length and long_prompts decide which rows are data
 
 
 def refuse_contradictions(cfg, saved, resume):
@@ -262,7 +270,9 @@ _RULES = {  # field: (test, what it must be)
     "n": (lambda v: v >= 0, ">= 0"), "micro_batch": (lambda v: v >= 1, ">= 1"),
     "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_prompt_length": (lambda v: v >= 1, ">= 1"),
-    "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"), "max_constraints": (lambda v: v >= 1, ">= 1"),
+    "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"), "lora_rank": (lambda v: v >= 0, ">= 0 (0 = off)"),
+    "lora_alpha": (lambda v: v > 0, "> 0"), "lora_targets": (lambda v: bool(v.strip(",")), "all-linear or names"),
+    "max_constraints": (lambda v: v >= 1, ">= 1"),
     "min_constraints": (lambda v: v >= 1, ">= 1 (and at most max_constraints)"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "lr": (lambda v: math.isfinite(v) and v > 0, "finite and > 0"), "beta": (lambda v: v >= 0, ">= 0"),
@@ -283,12 +293,11 @@ _RULES = {  # field: (test, what it must be)
 
 
 class UsageError(SystemExit):
-    """A bad flag or value: `error: ...` on stderr and exit status 2, as argparse's own errors; runtime refusals
-    (bad files, bad data, a run that cannot go on) are SystemExit("error: ...") and exit 1."""
+    """A bad flag or value: exit status 2 and `error: ...` (str(e)), as argparse's own errors; train.py prints it.
+    Runtime refusals (bad files, bad data, a run that cannot go on) are SystemExit("error: ...") and exit 1."""
     def __init__(self, message):
         super().__init__(2)
         self.message = f"error: {message}"
-        print(self.message, file=sys.stderr)
 
     def __str__(self):
         return self.message
@@ -345,6 +354,27 @@ def keyword_pool(cfg):
         cid, eq, words = entry.partition("=")
         pools.setdefault(cid if eq else "", []).extend(words.split() if eq else [entry.strip()])
     return None if not pools else pools[""] if list(pools) == [""] else pools
+
+
+def training_data(cfg):
+    """The run's PromptSource. A --data file's prompts are measured with the tokenizer alone (no weights), so a bad
+    or overlong row fails before the model loads."""
+    from data import DataError, PromptSource
+    from rollout import prompt_limit
+    try:
+        tok = None if cfg.data == "synthetic" else load_tokenizer(cfg.model)
+    except ValueError as e:  # a model that names no tokenizer here or on the hub
+        raise SystemExit(f"error: {e}") from None
+    try:
+        limit = tok and prompt_limit(tok, cfg.max_prompt_length, skip=cfg.long_prompts == "skip")
+        source = PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg),
+                              cfg.min_constraints, limit)
+    except (DataError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):
+        raise SystemExit(f"error: {cfg.data}: IFEval rows have fixed prompts that HiR cannot rewrite; "
+                         "use our rows or HIR-16K rows")
+    return source
 
 
 def heldout_set(cfg):

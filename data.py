@@ -192,18 +192,19 @@ def official_response(item, where):
 class PromptLimit:
     """The longest prompt a run takes: max_tokens after the chat template (the release's max_prompt_length,
     2,048, refused where it is built: truncation='error'). `count` gives the chat-templated token counts of a
-    list of prompts. A prompt of more than max_chars characters is over without being tokenized (max_chars =
-    max_tokens x the longest vocabulary entry: no token covers more characters), so a 50 MB row costs no
-    tokenizer time. skip: drop and count such rows, as verl's filter_overlong_prompts (the release sets it)."""
+    list of prompts. A prompt of more than max_chars characters is refused without being tokenized, for the
+    reason `chars_why` (rollout.prompt_limit), so a 50 MB row costs no tokenizer time. skip: drop and count such
+    rows, as verl's filter_overlong_prompts (the release sets it)."""
     max_tokens: int
     count: Callable
     max_chars: int
+    chars_why: str
     skip: bool = False
 
     def problems(self, prompts):
         """-> per prompt: None if it fits, else what is wrong (one line)."""
-        out = [f"prompt: {len(p):,} characters, more than {self.max_tokens} tokens can hold (--max_prompt_length); "
-               "refused before tokenizing" if len(p) > self.max_chars else None for p in prompts]
+        out = [f"prompt: {len(p):,} characters, {self.chars_why}; refused before tokenizing"
+               if len(p) > self.max_chars else None for p in prompts]
         short = [i for i, why in enumerate(out) if why is None]
         for i, n in zip(short, self.count([prompts[i] for i in short]) if short else []):
             if n > self.max_tokens:

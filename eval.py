@@ -133,6 +133,17 @@ def ila_cla(results):
             sum(sum(r["follow_list_strict"]) / max(len(r["follow_list_strict"]), 1) for r in results) / n)
 
 
+def heldout_eval(cfg, sampler, tok, heldout):
+    """train.py's held-out ILA / CLA: each rank samples its share (every world-th instruction), all are scored."""
+    from plumbing import distributed
+    rank, world = distributed.rank(), distributed.world()
+    results = evaluate(sampler, tok, heldout[rank::world], n=1, temperature=cfg.eval_temperature,
+                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                       micro_batch=cfg.rollout_batch or len(heldout[rank::world]), engine=cfg.engine,
+                       progress=rank == 0 and sys.stderr.isatty(), stream_ids=range(rank, len(heldout), world))[0]
+    return ila_cla([r for part in distributed.gather_objects(results) for r in part])
+
+
 def pass_at_k(n, c, k):
     """Unbiased pass@k from n samples of which c passed: 1 - C(n - c, k) / C(n, k)."""
     if n - c < k:

@@ -184,6 +184,9 @@ def load_tokenizer(name="smollm2"):
 
 def load_model(name="smollm2", dtype=torch.float32, device="cpu"):
     """(model, tokenizer) for "toy", "smollm2", a local folder, or a hub id."""
+    if os.path.isfile(os.path.join(name, "adapter_config.json")):  # a LoRA checkpoint: its base, adapters merged
+        from plumbing.lora import merged_model
+        return merged_model(name, dtype, device)
     tok = load_tokenizer(name)
     if name == "toy":
         return cast_weights(toy_model(tok), dtype).to(device), tok

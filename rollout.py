@@ -18,6 +18,7 @@ Two engines share this contract: "hf" (here: HF model forward with its dynamic c
 step per token) and "fast" (engines/fast.py: prefill once per group, static cache, CUDA graphs).
 The sampling step both use (inverse-CDF draws, behaviour log-probs) is engines/step.py.
 """
+import json
 from dataclasses import dataclass
 
 import torch
@@ -70,12 +71,32 @@ def chat_ids(tokenizer, prompts):
     return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
 
 
+def bytes_cover_text(tokenizer):
+    """True when no token stands for more characters than its vocabulary string has: byte-level BPE (SmolLM2,
+    Llama 3, Qwen) and byte-fallback BPE. False for word-level, WordPiece or Unigram tokenizers, whose unknown
+    token can stand for a word of any length (the toy's)."""
+    try:
+        spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    except (AttributeError, ValueError):
+        return False
+    model = spec.get("model") or {}
+    return model.get("type") == "BPE" and ("ByteLevel" in json.dumps(spec.get("pre_tokenizer")) or
+                                           bool(model.get("byte_fallback")))
+
+
 def prompt_limit(tokenizer, max_tokens, skip=False):
-    """data.PromptLimit for this tokenizer: chat-templated lengths, and the characters no prompt of max_tokens
-    can exceed (max_tokens x the longest vocabulary entry), past which nothing is tokenized."""
-    longest = max(map(len, tokenizer.get_vocab()))
-    return PromptLimit(max_tokens, lambda prompts: [len(r) for r in chat_ids(tokenizer, prompts)],
-                       max_tokens * longest, skip)
+    """data.PromptLimit for this tokenizer: chat-templated lengths, and a size in characters past which nothing is
+    tokenized: max_tokens x the longest vocabulary entry where that bounds a prompt of max_tokens (bytes_cover_text),
+    else a size limit of 64 characters per token."""
+    if bytes_cover_text(tokenizer):
+        max_chars = max_tokens * max(map(len, tokenizer.get_vocab()))
+        why = f"more than {max_tokens} tokens of this tokenizer can hold (--max_prompt_length)"
+    else:
+        max_chars = max_tokens * 64
+        why = (f"over the size limit of {max_chars:,} (64 per token of --max_prompt_length; this tokenizer's unknown "
+               "token can stand for a word of any length)")
+    return PromptLimit(max_tokens, lambda prompts: [len(r) for r in chat_ids(tokenizer, prompts)], max_chars, why,
+                       skip)
 
 
 def encode_prompts(tokenizer, prompts, device="cpu"):

@@ -26,7 +26,6 @@ import functools
 import hashlib
 import json
 import math
-import pickle
 import random
 import sys
 import time
@@ -37,17 +36,16 @@ from transformers.utils import logging as hf_logging
 
 import hir
 import replay
-from config import constraint_ids, heldout_set, keyword_pool, parse_config, usage_error
+from config import UsageError, heldout_set, parse_config, training_data, usage_error
 from constraints import cla, ila, verify
-from data import DataError, PromptSource
-from eval import evaluate, ila_cla
-from models import DTYPES, cast_weights, load_model, load_tokenizer
-from plumbing import distributed
+from eval import heldout_eval
+from models import DTYPES, cast_weights, load_model
+from plumbing import distributed, lora
 from plumbing.reproducible import set_threads_and_determinism
-from plumbing.trackers import open_tracker
+from plumbing.trackers import need, open_tracker
 from plumbing.rundir import (checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir, print_summary,
                              read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run, write_json)
-from rollout import Rollout, cat_right_padded, cat_rollouts, prompt_limit, sample, token_logprobs
+from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
 
 # one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a
 # row whose every update was non-finite means the weights themselves are broken (e.g. --lr 2e6 for 2e-6)
@@ -66,7 +64,10 @@ NON_FINITE_STEPS = 3
 #     is exactly 1 before the first update whatever the dtype, temperature or top-p.
 # Devices: the models live on cfg.device; every tensor the loop builds is made on the rollout's device.
 def make_sampler(cfg, policy):
-    """What the rollout reads: the policy itself (fp32, fp64), or a bf16 copy of its weights."""
+    """What the rollout reads: the policy itself (fp32, fp64; LoRA's unmerged adapters), or a bf16 copy of its
+    weights (LoRA on CUDA: a copy with the adapters merged, lora.sampler_mode says why)."""
+    if lora.is_lora(policy):
+        return lora.make_sampler(policy, DTYPES[cfg.dtype], cfg.device)
     if cfg.dtype != "bf16":
         return policy
     return cast_weights(copy.deepcopy(policy), DTYPES[cfg.dtype]).eval().requires_grad_(False)
@@ -74,7 +75,9 @@ def make_sampler(cfg, policy):
 
 @torch.no_grad()
 def refresh_sampler(sampler, policy):
-    if sampler is not policy:  # one cast per training step, not one per decoded token
+    if sampler is not policy and lora.is_lora(policy):
+        lora.refresh_merged_sampler(sampler, policy)
+    elif sampler is not policy:  # one cast per training step, not one per decoded token
         for dst, src in zip(sampler.parameters(), policy.parameters()):
             dst.copy_(src)
 
@@ -86,6 +89,9 @@ def autocast(cfg):
 
 def score(cfg, model, batch, grad=False):
     """Token log-probs (N, R) of `batch`: a Rollout, or a tuple (ids, mask, positions, response_mask)."""
+    if isinstance(model, lora.AdaptersOff):  # the reference with LoRA: the policy with its adapters disabled
+        with model.policy.disable_adapter():
+            return score(cfg, model.policy, batch, grad)
     if isinstance(batch, Rollout):
         batch = (batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask)
     with torch.set_grad_enabled(grad), autocast(cfg):
@@ -151,7 +157,7 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
     of the mini-batch's loss, whatever the micro-batch size or the number of ranks. -> metrics, with
     the ratio, clip and KL of originals and of replays (`is_replay`, (N,) bool) kept apart."""
     policy.train()
-    mask = batch.response_mask
+    mask, params = batch.response_mask, lora.trainable(policy)  # with LoRA, the adapters alone
     is_replay = torch.zeros(len(mask), dtype=torch.bool, device=mask.device) if is_replay is None else is_replay
     kinds = {"orig": ~is_replay, "replay": is_replay}
     sums = {k: torch.zeros(4, dtype=torch.float64, device=mask.device) for k in kinds}  # tokens, ratio, cut, k3
@@ -179,9 +185,9 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
                     sums[kind] += torch.stack([n[sel].sum(), ratio[sel].sum(), cut[sel].sum(), k3[sel].sum()]).double()
                     if sel.any():
                         ratio_max[kind] = torch.maximum(ratio_max[kind], row_max[sel].max().double())
-            distributed.sum_gradients(policy.parameters())  # every rank now holds the mini-batch's whole gradient
+            distributed.sum_gradients(params)  # every rank now holds the mini-batch's whole gradient
             loss_sum = distributed.sum_all(loss_sum)
-            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             if math.isfinite(loss_sum) and torch.isfinite(grad_norm):
                 optimizer.step()
             else:  # never apply a non-finite update: skip it and count it
@@ -279,21 +285,15 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
 # ----------------------------------------------------------------------------- main
 def setup(cfg):
     set_threads_and_determinism(cfg)
-    try:  # the data first, its prompts measured with the tokenizer alone: a bad row fails before the model loads
-        limit = None if cfg.data == "synthetic" else prompt_limit(load_tokenizer(cfg.model), cfg.max_prompt_length,
-                                                                   skip=cfg.long_prompts == "skip")
-        source = PromptSource(cfg.data, cfg.seed, constraint_ids(cfg), cfg.max_constraints, keyword_pool(cfg),
-                              cfg.min_constraints, limit)
-    except (DataError, OSError, ValueError) as e:
-        raise SystemExit(f"error: {e}") from None
-    if cfg.method == "hir" and source.rows and any(r.prompt is not None for r in source.rows):
-        raise SystemExit(f"{cfg.data}: IFEval rows have fixed prompts that HiR cannot rewrite; "
-                         "use our rows or HIR-16K rows")
+    if cfg.report_to != "none":  # a missing tracker library stops the run before any work
+        need(cfg.report_to)
+    source = training_data(cfg)  # the data first: a bad row fails before the model loads
     ckpt = distributed.on_rank0(lambda: prepare_run_dir(cfg))  # rank 0 owns the run directory
     torch.manual_seed(cfg.seed)
     master = torch.float64 if cfg.dtype == "fp64" else torch.float32
     try:
-        policy, tok = load_model(ckpt or cfg.model, dtype=master, device=cfg.device)  # the weights AdamW updates
+        policy, tok = (lora.load_policy(cfg, ckpt, master) if cfg.lora_rank else  # adapters on a frozen base
+                       load_model(ckpt or cfg.model, dtype=master, device=cfg.device))  # the weights AdamW updates
         state = read_trainer_state(ckpt) if ckpt else None  # plain values and tensors: nothing here runs code
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
@@ -302,7 +302,7 @@ def setup(cfg):
             raise
         older = [c for c in checkpoints(os.path.dirname(os.path.normpath(ckpt))) if step_of(c) < step_of(ckpt)]
         why = ("an old-format trainer_state.pt holding more than tensors and plain values: refused, since "
-               "unpickling it could run code" if isinstance(e, pickle.UnpicklingError)
+               "unpickling it could run code" if "Weights only load failed" in str(e)
                else f"{type(e).__name__}: {' '.join(str(e).split())[:100]}")
         raise SystemExit(f"error: checkpoint {ckpt} is unreadable ({why}); resume from "
                          + (f"an older complete one: --resume {older[-1]} --out NEW_DIR" if older else
@@ -312,8 +312,11 @@ def setup(cfg):
     sampler = make_sampler(cfg, policy)
     # the reference is scored exactly as the policy is (master weights, the same autocast), so KL = 0 at step 0
     needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
-    ref_model = load_model(cfg.model, dtype=master, device=cfg.device)[0].eval() if needs_ref else None
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ref_model = None if not needs_ref else lora.AdaptersOff(policy) if cfg.lora_rank else \
+        load_model(cfg.model, dtype=master, device=cfg.device)[0].eval()
+    # fused on CUDA: one kernel and no full-size fp32 temporary (the CPU's default foreach path allocates one)
+    optimizer = torch.optim.AdamW(lora.trainable(policy), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                  fused=cfg.device.startswith("cuda"))
     step = 0
     if ckpt:  # every random draw of the loop is seeded by (seed, step, global index): no per-rank streams
         optimizer.load_state_dict(state["optimizer"])
@@ -324,16 +327,6 @@ def setup(cfg):
         step, source.position = state["step"], state["data_position"]
     distributed.on_rank0(lambda: write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg)))
     return policy, sampler, ref_model, tok, optimizer, source, step
-
-
-def heldout_eval(cfg, sampler, tok, heldout):
-    """Held-out ILA / CLA: each rank samples its share (every world-th instruction), all are scored."""
-    rank, world = distributed.rank(), distributed.world()
-    results = evaluate(sampler, tok, heldout[rank::world], n=1, temperature=cfg.eval_temperature,
-                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                       micro_batch=cfg.rollout_batch or len(heldout[rank::world]), engine=cfg.engine,
-                       progress=rank == 0 and sys.stderr.isatty(), stream_ids=range(rank, len(heldout), world))[0]
-    return ila_cla([r for part in distributed.gather_objects(results) for r in part])
 
 
 def main(argv=None):
@@ -380,6 +373,7 @@ def main(argv=None):
                 bar.write(log_line(cfg, metrics, time.perf_counter() - t_step))
             if step % cfg.save_every == 0 or step == cfg.steps:
                 save_checkpoint(cfg, step, policy, tok, optimizer, source)
+                tracker.flush()  # what a resume will not redo is on disk, even if the run is killed next
         distributed.barrier()  # no rank runs ahead of a checkpoint being written
     bar.close()
     tracker.finish()
@@ -390,5 +384,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UsageError as e:  # a bad flag or value: `error:` and status 2, as argparse's own errors
+        print(e, file=sys.stderr)
+        sys.exit(2)
     distributed.finish()

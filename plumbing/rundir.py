@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from config import is_checkpoint, run_dir_of
-from plumbing import distributed
+from plumbing import distributed, lora
 
 STATE_FORMAT = 1  # trainer_state.json's "format": bumped when the layout above changes
 
@@ -83,7 +83,10 @@ def save_checkpoint(cfg, step, model, tok, optimizer, source):
     tmp = final + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.save_pretrained(tmp)
+        if lora.is_lora(model):  # the adapters (PEFT's format) and the base's fingerprint, never the base
+            lora.save_adapters(model, tmp, model.base_fingerprint)
+        else:
+            model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         write_trainer_state(tmp, step, optimizer, source.position)
         write_json(os.path.join(tmp, "hir_config.json"), dataclasses.asdict(cfg))
@@ -226,8 +229,9 @@ def plot_curves(cfg):
         ax.set(xlabel="generated responses", ylabel=name, ylim=(-0.02, 1.02))
         ax.legend()
     fig.suptitle(f"{cfg.method} on {cfg.model}")
-    fig.savefig(os.path.join(cfg.out, "curves.png"), dpi=100, bbox_inches="tight")
+    fig.savefig(os.path.join(cfg.out, "curves.tmp.png"), dpi=100, bbox_inches="tight")
     plt.close(fig)
+    os.replace(os.path.join(cfg.out, "curves.tmp.png"), os.path.join(cfg.out, "curves.png"))  # whole or absent
 
 
 def log_line(cfg, metrics, seconds):

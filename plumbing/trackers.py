@@ -31,9 +31,12 @@ WANDB_ID = "wandb_id.txt"
 
 
 class Tracker:
-    """The no-op tracker ('none', ranks other than 0); the others override log and finish."""
+    """The no-op tracker ('none', ranks other than 0); the others override log, flush and finish."""
 
     def log(self, row):
+        pass
+
+    def flush(self):  # at each checkpoint: what a resume will not redo is on disk
         pass
 
     def finish(self):
@@ -58,6 +61,9 @@ class TensorBoardTracker(Tracker):
         for key, value in scalars(row).items():  # add_scalar per key: add_scalars' sub-writers escape purge_step
             self.writer.add_scalar(key, value, global_step=row["step"])
 
+    def flush(self):
+        self.writer.flush()
+
     def finish(self):
         self.writer.close()
 
@@ -68,7 +74,8 @@ class WandbTracker(Tracker):
         id_file = os.path.join(out, WANDB_ID)
         kwargs = {}
         if start_step > 0 and os.path.exists(id_file):  # a resume continues its run; a fresh start is a new one
-            kwargs = {"id": open(id_file).read().strip(), "resume": "allow"}
+            with open(id_file) as f:
+                kwargs = {"id": f.read().strip(), "resume": "allow"}
         try:
             # WANDB_MODE, WANDB_PROJECT, WANDB_ENTITY, WANDB_SILENT ... come from the environment, as in TRL
             self.run = wandb.init(project=os.environ.get("WANDB_PROJECT") or "hir", dir=out, config=config,

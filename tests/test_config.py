@@ -20,7 +20,8 @@ def config_error(argv, capsys):
     with pytest.raises(SystemExit) as e:
         C.parse_config(["--model", "toy", *argv])
     assert e.value.code not in (0, None)
-    return (e.value.code if isinstance(e.value.code, str) else "") + capsys.readouterr().err
+    own = str(e.value) if isinstance(e.value, C.UsageError) else e.value.code if isinstance(e.value.code, str) else ""
+    return own + capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -116,7 +117,8 @@ def test_usage_errors_exit_2_and_refusals_exit_1_both_with_error(capsys, tmp_pat
                  ["--report_to", "mlflow"], ["--threads", "-1"]):
         with pytest.raises(SystemExit) as e:
             C.parse_config(["--model", "toy", *argv])
-        assert e.value.code == 2 and capsys.readouterr().err.startswith("error: "), argv
+        message = str(e.value) if isinstance(e.value, C.UsageError) else capsys.readouterr().err  # argparse prints
+        assert e.value.code == 2 and message.startswith("error: "), argv
     for argv in (["--resume", str(tmp_path / "nope")], ["--config", str(tmp_path / "nope.json")]):
         with pytest.raises(SystemExit) as e:
             C.parse_config(argv)
@@ -130,3 +132,11 @@ def test_help_reads_right_for_negated_flags_and_empty_defaults(capsys):
     assert "--no_topup, --no-topup the same as --topup false" in out
     assert "--no_share_prompts, --no-share-prompts the same as --share_prompts false" in out
     assert "(default: )" not in out and "--max_prompt_length" in out and "(default: 2048)" in out
+
+
+def test_train_py_prints_a_usage_error_once_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "train.py", "--model", "toy", "--lr", "-1", "--out", str(tmp_path / "o")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr.count("error: bad config value --lr -1.0") == 1

@@ -263,7 +263,36 @@ def test_a_row_over_max_prompt_length_is_refused_naming_file_and_line(tmp_path, 
 def test_a_huge_row_is_refused_before_it_is_tokenized(tmp_path):
     seen = []
     p = _write(tmp_path, [{"task": "x", "constraints": [NC]}, {"task": "word " * 2_000_000, "constraints": [NC]}])
-    with pytest.raises(D.DataError, match=r"rows.jsonl:2: prompt: 10,000,0\d\d characters, more than 2048 tokens can "
-                                          r"hold .*refused before tokenizing"):
+    with pytest.raises(D.DataError, match=r"rows.jsonl:2: prompt: 10,000,0\d\d characters, over the size limit of "
+                                          r"131,072 .*refused before tokenizing"):
         D.load_instructions(str(p), limit=_limit(2048, seen=seen))
     assert max(map(len, seen)) < 1000  # the tokenizer only ever saw the short row
+
+
+def test_the_size_bound_never_refuses_a_prompt_that_fits():
+    """Byte-level BPE: no prompt of at most max_tokens tokens is longer than max_tokens x the longest vocabulary
+    entry (checked on random texts, unicode and long runs included); the toy's word-level tokenizer, whose <unk>
+    stands for a word of any length, gets a size limit instead, and a long unknown word that fits is kept."""
+    import random
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    from models import CHATML, toy_tokenizer
+    from rollout import bytes_cover_text, chat_ids, prompt_limit
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    words = ["river", "garden", "==========", "    ", "naïve", "日本語", "x" * 40]
+    bpe.train_from_iterator([" ".join(random.Random(i).choices(words, k=50)) for i in range(200)],
+                            trainers.BpeTrainer(vocab_size=400, special_tokens=["<|im_start|>", "<|im_end|>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|im_end|>")
+    tok.chat_template = CHATML
+    assert bytes_cover_text(tok) and not bytes_cover_text(toy_tokenizer())
+    longest = max(map(len, tok.get_vocab()))
+    rng = random.Random(0)
+    for _ in range(200):
+        text = "".join(rng.choices(words + ["\n", "!", "é", "\t"], k=rng.randint(1, 80)))
+        n = len(chat_ids(tok, [text])[0])
+        assert len(text) <= n * longest  # so a prompt over n * longest characters cannot be n tokens or fewer
+        assert prompt_limit(tok, n).problems([text]) == [None]  # exactly at its own length: it fits
+    word = "unknownword" * 55  # 605 characters, one <unk> for the toy
+    assert _limit(50).problems([word]) == [None]

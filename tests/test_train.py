@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 import hir as H
 import rollout as R
 import config as C
+import data as D
 import train as T
 from plumbing.rundir import read_trainer_state
 from constraints import Constraint, Instruction, cla, ila, verify
@@ -51,7 +52,7 @@ def test_smoke_run_writes_everything(tmp_path):
 def test_replays_join_their_source_group(toy):
     model, tok = toy
     cfg = C.parse_config(["--model", "toy", "--debug", "true"])
-    source = T.PromptSource("synthetic", cfg.seed, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
+    source = D.PromptSource("synthetic", cfg.seed, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
     instructions = source.next(cfg.prompts_per_step)
     rollout = T.sample_rollout(cfg, model, tok, instructions, seed=(0, 1))
     verdicts = T.verify_rows(rollout, instructions)
@@ -331,7 +332,7 @@ def test_ratio_is_one_before_the_first_update(monkeypatch, toy, engine, flags):
         pairs.append((logp.detach(), old_logp, mask.bool()))
         return real(logp, old_logp, adv, mask, *a, **k)
     monkeypatch.setattr(T.hir, "hir_loss", spy)
-    source = T.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
+    source = D.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
     stats = T.train_step(cfg, 1, policy, T.make_sampler(cfg, policy), None, tok, optimizer, source.next(2))
     assert len(pairs) == 4  # 2 prompts x 8 samples in micro-batches of 5: all before the optimizer step

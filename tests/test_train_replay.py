@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import config as C
+import data as D
 import rollout as R
 import train as T
 from test_train import STEP, crafted_step
@@ -54,7 +55,7 @@ def test_the_released_topup_draws_fresh_samples_not_copies_of_the_first(monkeypa
     monkeypatch.setattr(T, "sample_rollout", sample)
     monkeypatch.setattr(T, "update", update)
     monkeypatch.setattr(T, "verify_rows", lambda rollout, instructions: [[True] for _ in rollout.texts])
-    source = T.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
+    source = D.PromptSource("synthetic", 0, C.constraint_ids(cfg), cfg.max_constraints, C.keyword_pool(cfg))
     stats = T.train_step(cfg, STEP, policy, T.make_sampler(cfg, policy), None, tok, None, source.next(2))
     assert stats["topups"] == 1 and stats["replays"] == stats["replay_budget"] == 0 and len(drawn) == 2
     first, extra = drawn
