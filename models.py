@@ -162,6 +162,19 @@ def cast_weights(model, dtype):
     return model
 
 
+def bf16_linears(model):
+    """A reference for bf16 runs, in place: its Linear weights (and biases) held in bf16, 2 bytes per parameter
+    instead of 4; embeddings, norms and a head tied to the embeddings stay as they are. Under bf16 autocast a Linear
+    casts an fp32 weight to bf16 anyway (round to nearest), so its log-probs equal an fp32-held reference's bit for
+    bit; a model cast to bf16 whole does not (its embedding output, norms and RoPE would then run in bf16)."""
+    tied = {id(p) for p in model.get_input_embeddings().parameters()}
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and id(module.weight) not in tied:
+            for p in module.parameters(recurse=False):
+                p.data = p.data.to(torch.bfloat16)
+    return model
+
+
 def _not_loadable(name, e):  # not a folder here, and the hub did not answer (or has no such model)
     return ValueError(f"model {name!r}: not toy, smollm2 or a save_pretrained folder here, and not "
                       f"loadable from the hub ({type(e).__name__}: {str(e).splitlines()[0][:200]})")

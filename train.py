@@ -39,7 +39,7 @@ import replay
 from config import UsageError, heldout_set, parse_config, training_data, usage_error
 from constraints import cla, ila, verify
 from eval import heldout_eval
-from models import DTYPES, cast_weights, load_model
+from models import DTYPES, bf16_linears, cast_weights, load_model
 from plumbing import distributed, lora
 from plumbing.reproducible import set_threads_and_determinism
 from plumbing.trackers import need, open_tracker
@@ -313,7 +313,9 @@ def setup(cfg):
     # the reference is scored exactly as the policy is (master weights, the same autocast), so KL = 0 at step 0
     needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
     ref_model = None if not needs_ref else lora.AdaptersOff(policy) if cfg.lora_rank else \
-        load_model(cfg.model, dtype=master, device=cfg.device)[0].eval()
+        load_model(cfg.model, dtype=master, device=cfg.device)[0].eval().requires_grad_(False)
+    if cfg.dtype == "bf16" and isinstance(ref_model, torch.nn.Module):  # bf16 Linear weights: the same log-probs
+        bf16_linears(ref_model)
     # fused on CUDA: one kernel and no full-size fp32 temporary (the CPU's default foreach path allocates one)
     optimizer = torch.optim.AdamW(lora.trainable(policy), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=cfg.device.startswith("cuda"))

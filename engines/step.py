@@ -68,7 +68,8 @@ def call(module, **kw):
     `cache` in recent 5.x (it was `past_key_values`); pass it as `cache`. Returns the model output."""
     cls = type(module)
     if cls not in _CACHE_KW:
-        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+        inner = module.get_base_model() if hasattr(module, "get_base_model") else module  # PEFT passes kwargs on
+        _CACHE_KW[cls] = "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
     if "cache" in kw:
         kw[_CACHE_KW[cls]] = kw.pop("cache")
     return module(**kw)

@@ -71,7 +71,7 @@ def trainable(model):
 
 
 def is_lora(model):
-    return hasattr(model, "peft_config")
+    return hasattr(model, "get_base_model")  # a PeftModel (its base model carries a peft_config too)
 
 
 class AdaptersOff:
@@ -168,6 +168,7 @@ def make_merged_sampler(policy, dtype):
         for child_name, child in list(module.named_children()):
             if isinstance(child, LoraLayer):
                 setattr(module, child_name, child.get_base_layer())
+    sampler.__dict__.pop("peft_config", None)  # a plain model now
     sampler = cast_weights(sampler, dtype).eval().requires_grad_(False)
     refresh_merged_sampler(sampler, policy)
     return sampler
