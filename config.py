@@ -115,6 +115,10 @@ class Config:
     lora_targets: str = field(default="all-linear", metadata={
         "help": "modules that get adapters: all-linear (every linear layer of the decoder, not the LM head: PEFT's "
                 "name) or comma-separated module names (q_proj,v_proj)"})
+    lora_merged_sampler: bool = field(default=True, metadata={
+        "help": "LoRA: sample from a copy of the weights with the adapters merged, refreshed after each step (1.19x "
+                "the unmerged decode speed on the CPU: bench/lora_speed.py); false: from the policy, adapters "
+                "unmerged (no copy: 2 bytes per parameter less in bf16)"})
     grad_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory in the update"})
     share_prompts: bool = field(default=True, metadata={
         "help": "score each distinct prompt once, its n responses reading its keys and values (the same numbers up to "

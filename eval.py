@@ -12,7 +12,7 @@ paper's protocol: chat template, temperature 0.6, up to 4096 new tokens, one sam
 (`--n k` samples for pass@k).
 """
 import os
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: plumbing/reproducible.py says why
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before torch loads: plumbing/reproducible.py says why
 import argparse  # noqa: E402 (the rest of the imports)
 import collections
 import json

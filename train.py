@@ -19,7 +19,7 @@ What it simplifies: one optimizer, no value model, no learning-rate schedule, an
 forward calls where verl and OpenRLHF run vLLM (rollout engines: docs/engines.md).
 """
 import os
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: no spinning threads on busy cores
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before torch loads: plumbing/reproducible.py says why
 import copy  # noqa: E402 (the rest of the imports)
 import dataclasses
 import functools
@@ -64,10 +64,10 @@ NON_FINITE_STEPS = 3
 #     is exactly 1 before the first update whatever the dtype, temperature or top-p.
 # Devices: the models live on cfg.device; every tensor the loop builds is made on the rollout's device.
 def make_sampler(cfg, policy):
-    """What the rollout reads: the policy itself (fp32, fp64; LoRA's unmerged adapters), or a bf16 copy of its
-    weights (LoRA on CUDA: a copy with the adapters merged, lora.sampler_mode says why)."""
+    """What the rollout reads: the policy itself (fp32, fp64), or a bf16 copy of its weights; with LoRA a copy with
+    the adapters merged (or, --lora_merged_sampler false, the policy with its adapters unmerged: lora.make_sampler)."""
     if lora.is_lora(policy):
-        return lora.make_sampler(policy, DTYPES[cfg.dtype], cfg.device)
+        return lora.make_sampler(policy, DTYPES[cfg.dtype], cfg.lora_merged_sampler)
     if cfg.dtype != "bf16":
         return policy
     return cast_weights(copy.deepcopy(policy), DTYPES[cfg.dtype]).eval().requires_grad_(False)

@@ -2,6 +2,7 @@
 # The one-GPU check: GPU tests, then 20 real training steps per method and the IFEval eval on SmolLM2.
 #   bash bench/gpu_check.sh tests      # the GPU tests and the NCCL path (torchrun, one process)
 #   bash bench/gpu_check.sh smollm2    # 20 steps each of HiR and GRPO on SmolLM2, the IFEval eval, rollout speed
+#   bash bench/gpu_check.sh lora       # 20 LoRA steps on SmolLM2, with torch.cuda.max_memory_reserved (needs peft)
 # Estimated (not yet run on a GPU) at about 9 minutes of GPU time in all: 1 for run 1, 7 to 8 for run 2. Every
 # command has its own time limit (run 1: 4 min, run 2: 590 s at most), so a slow part is cut and reported.
 # Logs are written to $OUT if set, else runs/gpu_check.
@@ -65,6 +66,17 @@ smollm2)
   timeout 100 python bench/rollout_speed.py --real --model ${CHECK_ROLLOUT_MODEL:-smollm2} --device cuda --dtype bf16 \
     --batch 48 384 --new 256 --engines generate hf fast 2>&1 | tee -a "$logs/summary.txt" | tail -3
   ;;
+lora)  # LoRA on SmolLM2 (rank 32, an lr 10x the full default: docs/training.md), with the GPU memory it held at peak
+  python -c "import peft" 2>/dev/null || { echo "lora: peft is not installed here (pip install peft==0.21.2)"; exit 1; }
+  start=$(date +%s)
+  timeout 200 python -c "import sys, torch, train; train.main(sys.argv[1:]); \
+print(f'[hir] torch.cuda.max_memory_reserved {torch.cuda.max_memory_reserved() / 2**30:.2f} GiB')" \
+    --lora_rank 32 --lr 2e-5 --steps 20 --eval_every 10 --engine fast --out "$work/lora" ${CHECK_TRAIN:-} \
+    > "$logs/train_lora.log" 2>&1
+  echo "train lora: exit $?, $(( $(date +%s) - start )) s wall"
+  tr '\r' '\n' < "$logs/train_lora.log" | grep "^\[hir\]" | tail -5
+  summary "$work/lora" | tee -a "$logs/summary.txt"
+  ;;
 *)
-  echo "usage: bash bench/gpu_check.sh tests|smollm2 (see the top of this file)"; exit 2 ;;
+  echo "usage: bash bench/gpu_check.sh tests|smollm2|lora (see the top of this file)"; exit 2 ;;
 esac

@@ -12,9 +12,9 @@ What train.py calls once, in setup (docs/training.md, LoRA):
     gradients, so the optimizer, clipping, the gradient sums over ranks and the non-finite checks see only them.
   * `AdaptersOff(policy)`: the reference policy (KL, REINFORCE++'s KL in the reward) is the same model with its
     adapters disabled: no second copy of the weights.
-  * the sampler: the policy itself, adapters unmerged (two small matmuls more per linear layer and token), or a
-    merged copy refreshed after each optimizer step (base + B A, in fp32, cast once). bench/lora_speed.py measures
-    both; `sampler_mode` says which each device gets and why.
+  * the sampler: a merged copy refreshed after each optimizer step (base + B A, in fp32, cast once), or with
+    --lora_merged_sampler false the policy itself, adapters unmerged (two small matmuls more per linear layer and
+    token, no copy). bench/lora_speed.py measures both; `make_sampler` says why merged is the default.
 A checkpoint holds the adapters in PEFT's format (adapter_config.json, adapter_model.safetensors), the trainer
 state (plumbing/rundir.py) and base_fingerprint.json: the base's name and hashes of its config and weights, so a
 resume onto another base is refused. The base itself is never copied.
@@ -180,16 +180,13 @@ def refresh_merged_sampler(sampler, policy):
         sampler.get_submodule(name).weight.copy_(weight)
 
 
-def make_sampler(policy, dtype, device):
-    return make_merged_sampler(policy, dtype) if sampler_mode(device) == "merged" else policy
-
-
-def sampler_mode(device):
-    """unmerged on the CPU, merged on CUDA. bench/lora_speed.py measured the CPU (docs/training.md): unmerged
-    adapters cost a few percent of decode time there, a merged copy a full copy of the weights. On CUDA decoding a
-    batch is launch-bound, and three kernels per adapted linear layer instead of one would cost far more than the
-    merge (one fused add per weight per step) and 2 bytes per parameter (not measured here: no GPU was lent)."""
-    return "merged" if device.startswith("cuda") else "unmerged"
+def make_sampler(policy, dtype, merged):
+    """What the rollout reads with LoRA (--lora_merged_sampler): a merged copy, or the policy itself. Measured on the
+    CPU (bench/lora_speed.py, SmolLM2-135M, rank 32, 2 threads): unmerged adapters decode at 0.84x a merged copy's
+    speed, and the copy costs 1.2 s once and 0.17 s per step to refresh, against a rollout of minutes. On CUDA a
+    decode step is launch-bound, and three kernels per adapted linear layer instead of one cost more still (not
+    measured here: no GPU was lent); unmerged saves the copy's memory (2 bytes per parameter in bf16)."""
+    return make_merged_sampler(policy, dtype) if merged else policy
 
 
 def main(argv=None):

@@ -13,10 +13,14 @@ adds rows in order: engines/shared_prompt.py) and, for any other such op, by tor
 on the CPU costs nothing measurable here (it makes index_put_ accumulate serially). Matmuls (MKL, oneDNN) give
 the same bits run after run for a given thread count, so results depend on --threads, not on the machine's load.
 
-OMP_WAIT_POLICY=PASSIVE (set by train.py and eval.py before torch loads, unless the environment sets it): torch's
-OpenMP threads otherwise spin while they wait for each other, and on a machine whose cores are busy with other
-work a spinning thread holds the core its partner needs. Measured on 2 busy cores, toy 8 steps: 52.8 s spinning,
-17.3 s passive, 17.2 s with one thread.
+GOMP_SPINCOUNT=10000 (set by train.py and eval.py before torch loads, unless the environment sets it): torch's
+OpenMP threads spin while they wait for each other, by default for 300,000 turns, and on a machine whose cores are
+busy with other work a spinning thread holds the core its partner needs. Measured on this 2-core machine, the toy,
+50 steps, seconds (quiet: twice; busy: two other processes spinning on both cores):
+    OpenMP's default 15.1 / 13.1 quiet, 96.3 busy;  GOMP_SPINCOUNT=10000 14.3 / 12.6 quiet, 39.6 busy;
+    OMP_WAIT_POLICY=PASSIVE 23.7 / 18.5 quiet, 28.3 busy;  one thread (--threads 1) 14.3 / 12.5 quiet, 21.4 busy.
+A short spin keeps the quiet machine's speed and takes most of the busy machine's loss away. On a machine shared
+with other work, --threads 1 is faster still for a small model (a larger one gains from the second core).
 
 CUDA (not measured here: no GPU was lent): sampling and scoring are seeded the same way, but cuBLAS may pick
 split-K reductions, and some backward kernels (embedding, index_add, scatter_add, sdpa's memory-efficient and

@@ -32,9 +32,10 @@ def rollout_of(model, tok, n=3):
 
 
 def test_adapters_off_equal_a_separately_loaded_base_before_and_after_an_update(tmp_path):
-    cfg, policy, sampler, ref, tok, optimizer, source = setup(tmp_path, "--beta", "0.1")
+    cfg, policy, sampler, ref, tok, optimizer, source = setup(tmp_path, "--beta", "0.1", "--lora_merged_sampler",
+                                                              "false")
     base = load_model("toy")[0].eval()  # an independent copy of the base weights
-    assert isinstance(ref, lora.AdaptersOff) and sampler is policy  # the CPU samples from unmerged adapters
+    assert isinstance(ref, lora.AdaptersOff) and sampler is policy  # adapters unmerged: the policy samples
     batch = rollout_of(base, tok)
     for _ in range(2):
         off, plain = T.score(cfg, ref, batch), T.score(cfg, base, batch)
@@ -103,12 +104,13 @@ def test_the_merged_export_scores_as_the_adapter_model_even_below_bf16_resolutio
     assert torch.equal(written["model.layers.0.self_attn.q_proj.weight"], w)
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-def test_a_lora_replay_step_makes_no_tensor_on_a_default_device(tmp_path, dtype):
+@pytest.mark.parametrize("dtype,merged", [("fp32", "true"), ("bf16", "true"), ("bf16", "false")])
+def test_a_lora_replay_step_makes_no_tensor_on_a_default_device(tmp_path, dtype, merged):
     """Replays, the released top-up, REINFORCE++ with KL in the reward (the reference: adapters off), shared-prompt
     scoring, with the default device `meta` (train_step's CPU twin of device discipline)."""
     cfg, policy, sampler, ref, tok, optimizer, source = setup(
-        tmp_path, "--dtype", dtype, "--k_per_prompt", "6", "--adv", "reinforce_pp", "--kl_in_reward", "0.01")
+        tmp_path, "--dtype", dtype, "--k_per_prompt", "6", "--adv", "reinforce_pp", "--kl_in_reward", "0.01",
+        "--lora_merged_sampler", merged)
     base_dtype = {p.dtype for n, p in policy.named_parameters() if "lora_" not in n}
     assert base_dtype == {torch.bfloat16 if dtype == "bf16" else torch.float32}  # the frozen base: the run's dtype
     instructions = source.next(4)
@@ -119,9 +121,8 @@ def test_a_lora_replay_step_makes_no_tensor_on_a_default_device(tmp_path, dtype)
 
 
 def test_the_merged_sampler_equals_the_policy_and_follows_each_step(tmp_path):
-    cfg, policy, _, ref, tok, optimizer, source = setup(tmp_path)
-    sampler = lora.make_merged_sampler(policy, torch.float32)  # what CUDA gets (lora.sampler_mode)
-    assert not lora.is_lora(sampler)
+    cfg, policy, sampler, ref, tok, optimizer, source = setup(tmp_path)  # the default: a merged copy
+    assert not lora.is_lora(sampler) and sampler is not policy
     for step in (1, 2):
         batch = rollout_of(sampler, tok)
         assert (T.score(cfg, sampler, batch) - T.score(cfg, policy, batch)).abs().max() < 1e-5
