@@ -71,7 +71,7 @@ lora)  # LoRA on SmolLM2 (rank 32, an lr 10x the full default: docs/training.md)
   start=$(date +%s)
   timeout 200 python -c "import sys, torch, train; train.main(sys.argv[1:]); \
 print(f'[hir] torch.cuda.max_memory_reserved {torch.cuda.max_memory_reserved() / 2**30:.2f} GiB')" \
-    --lora_rank 32 --lr 2e-5 --steps 20 --eval_every 10 --engine fast --out "$work/lora" ${CHECK_TRAIN:-} \
+    --lora_rank 32 --lr 2e-5 --steps 20 --eval_every 10 --engine fast --out "$work/lora" --overwrite ${CHECK_TRAIN:-} \
     > "$logs/train_lora.log" 2>&1
   echo "train lora: exit $?, $(( $(date +%s) - start )) s wall"
   tr '\r' '\n' < "$logs/train_lora.log" | grep "^\[hir\]" | tail -5
