@@ -13,6 +13,8 @@
   * a local `save_pretrained` folder (e.g. a checkpoint), or a hub id if you have hub access.
 """
 import glob
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -162,6 +164,61 @@ def cast_weights(model, dtype):
     return model
 
 
+# ----------------------------------------------------------------------------- LoRA checkpoints (plumbing/lora.py)
+FINGERPRINT = "base_fingerprint.json"
+SAMPLE = 4096  # values hashed per base tensor: enough to tell two checkpoints of one architecture apart, cheaply
+VOLATILE = {"dtype", "torch_dtype", "_name_or_path", "transformers_version"}  # not what makes the base itself
+
+
+def _stable(config):
+    if isinstance(config, dict):
+        return {k: _stable(v) for k, v in sorted(config.items()) if k not in VOLATILE}
+    return config
+
+
+def fingerprint(name, model):
+    """The base a set of adapters belongs to: its name, where it was loaded from, a hash of its config (the dtype
+    it was loaded in, its path and the transformers version aside) and a hash of every base tensor's name, shape and
+    first SAMPLE values rounded to bf16, so the same base loaded in bf16 (a CUDA run) or fp32 (a merge) matches."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = json.dumps(_stable(base.config.to_dict()), default=str)
+    h = hashlib.sha256()
+    for key, t in sorted(base.state_dict().items()):
+        if "lora_" in key:
+            continue
+        h.update(f"{key.replace('.base_layer', '')}:{tuple(t.shape)}".encode())
+        h.update(t.detach().reshape(-1)[:SAMPLE].to(torch.bfloat16).float().cpu().numpy().tobytes())
+    return {"model": name, "path": os.path.abspath(name) if os.path.isdir(name) else name,
+            "config_sha256": hashlib.sha256(config.encode()).hexdigest(), "weights_sha256": h.hexdigest()}
+
+
+def base_of(folder):
+    """Where an adapter checkpoint's base loads from: the folder it was trained from (an absolute path), else its
+    name (toy, smollm2, a hub id)."""
+    with open(os.path.join(folder, FINGERPRINT)) as f:
+        saved = json.load(f)
+    return saved["path"] if os.path.isdir(saved.get("path", "")) else saved["model"]
+
+
+def check_base(folder, expected):
+    """Refuse adapters saved on another base, in one line."""
+    with open(os.path.join(folder, FINGERPRINT)) as f:
+        saved = json.load(f)
+    for key in ("config_sha256", "weights_sha256"):
+        if saved.get(key) != expected[key]:
+            raise ValueError(f"{folder}: its adapters were trained on another base than {expected['model']} ({key} "
+                             f"differs); resume or load it with the base it names ({saved.get('model')})")
+
+
+def merged_adapters(folder, dtype=torch.float32, device="cpu"):
+    """(an ordinary model, tokenizer) from an adapter checkpoint: the base loaded in fp32, the adapters merged in
+    fp32, then cast to `dtype` (merging into bf16 would round deltas below bf16's resolution of a weight away)."""
+    from peft import PeftModel
+    base, tok = load_model(base_of(folder), dtype=torch.float32, device=device)
+    check_base(folder, fingerprint(base_of(folder), base))
+    return cast_weights(PeftModel.from_pretrained(base, folder).merge_and_unload(), dtype), tok
+
+
 def bf16_linears(model):
     """A reference for bf16 runs, in place: its Linear weights (and biases) held in bf16, 2 bytes per parameter
     instead of 4; embeddings, norms and a head tied to the embeddings stay as they are. Under bf16 autocast a Linear
@@ -198,8 +255,7 @@ def load_tokenizer(name="smollm2"):
 def load_model(name="smollm2", dtype=torch.float32, device="cpu"):
     """(model, tokenizer) for "toy", "smollm2", a local folder, or a hub id."""
     if os.path.isfile(os.path.join(name, "adapter_config.json")):  # a LoRA checkpoint: its base, adapters merged
-        from plumbing.lora import merged_model
-        return merged_model(name, dtype, device)
+        return merged_adapters(name, dtype, device)
     tok = load_tokenizer(name)
     if name == "toy":
         return cast_weights(toy_model(tok), dtype).to(device), tok

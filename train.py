@@ -103,8 +103,8 @@ def old_logprobs(cfg, policy, rollout):
     sampling temperature, no top-p, under the update's autocast), so the ratio is 1 on every token
     before the first optimizer step. The behaviour log-probs are reused only where they are those same
     numbers: fp32 sampling from the policy itself with top_p = 1 (with top-p they are renormalized
-    over the nucleus, and in bf16 they come from the bf16 copy)."""
-    if cfg.dtype != "bf16" and cfg.top_p == 1.0:
+    over the nucleus, in bf16 they come from the bf16 copy, with LoRA from the merged copy)."""
+    if cfg.dtype != "bf16" and cfg.top_p == 1.0 and not (cfg.lora_rank and cfg.lora_merged_sampler):
         return rollout.logprobs
     return score(cfg, policy, rollout)
 
@@ -310,7 +310,8 @@ def setup(cfg):
     if cfg.grad_checkpointing:  # (renamed activation_checkpointing_enable in recent transformers)
         getattr(policy, "activation_checkpointing_enable", policy.gradient_checkpointing_enable)()
     sampler = make_sampler(cfg, policy)
-    # the reference is scored exactly as the policy is (master weights, the same autocast), so KL = 0 at step 0
+    # the reference is scored as the policy is (the same autocast; in bf16 its Linear weights held in bf16, the same
+    # numbers: models.bf16_linears), so KL = 0 at step 0
     needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
     ref_model = None if not needs_ref else lora.AdaptersOff(policy) if cfg.lora_rank else \
         load_model(cfg.model, dtype=master, device=cfg.device)[0].eval().requires_grad_(False)

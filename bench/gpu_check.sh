@@ -3,8 +3,9 @@
 #   bash bench/gpu_check.sh tests      # the GPU tests and the NCCL path (torchrun, one process)
 #   bash bench/gpu_check.sh smollm2    # 20 steps each of HiR and GRPO on SmolLM2, the IFEval eval, rollout speed
 #   bash bench/gpu_check.sh lora       # 20 LoRA steps on SmolLM2, with torch.cuda.max_memory_reserved (needs peft)
-# Estimated (not yet run on a GPU) at about 9 minutes of GPU time in all: 1 for run 1, 7 to 8 for run 2. Every
-# command has its own time limit (run 1: 4 min, run 2: 590 s at most), so a slow part is cut and reported.
+# Estimated (not yet run on a GPU) at about 9 minutes of GPU time for runs 1 and 2 (1, then 7 to 8), and up to 4
+# for the lora run. Every command has its own time limit (run 1: 4 min, run 2: 590 s at most), so a slow part is
+# cut and reported.
 # Logs are written to $OUT if set, else runs/gpu_check.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -19,15 +19,15 @@ A checkpoint holds the adapters in PEFT's format (adapter_config.json, adapter_m
 state (plumbing/rundir.py) and base_fingerprint.json: the base's name and hashes of its config and weights, so a
 resume onto another base is refused. The base itself is never copied.
 """
-import hashlib
 import json
 import os
 import sys
 
 import torch
 
-FINGERPRINT = "base_fingerprint.json"
-SAMPLE = 4096  # values hashed per base tensor: enough to tell two checkpoints of one architecture apart, cheaply
+if __package__ in (None, ""):  # run as a script: the repository root on the path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from models import FINGERPRINT, base_of, check_base, fingerprint, merged_adapters  # noqa: E402
 
 
 def lora_config(cfg):
@@ -40,6 +40,10 @@ def lora_config(cfg):
 def add_adapters(cfg, base, master):
     """base (in the run's dtype) -> a PeftModel whose adapters alone train, held in `master` (fp32 or fp64)."""
     from peft import get_peft_model
+    named = set(cfg.lora_targets.split(",")) & {"lm_head", "embed_tokens"}
+    if named and getattr(base.config, "tie_word_embeddings", False):  # the merged copy would change both
+        raise ValueError(f"--lora_targets {cfg.lora_targets}: this model ties its LM head to its input embeddings, "
+                         "so an adapter on either changes both; target the decoder's layers (all-linear)")
     base.requires_grad_(False)
     try:
         model = get_peft_model(base, lora_config(cfg))
@@ -80,33 +84,7 @@ class AdaptersOff:
         self.policy = policy
 
 
-# ----------------------------------------------------------------------------- the base's fingerprint
-def fingerprint(name, model):
-    """The base a set of adapters belongs to: its name, a hash of its config, and a hash of every base tensor's
-    name, shape and first SAMPLE values (the adapters excluded)."""
-    base = model.get_base_model() if is_lora(model) else model
-    config = json.dumps(base.config.to_dict(), sort_keys=True, default=str)
-    h = hashlib.sha256()
-    for key, t in sorted(base.state_dict().items()):
-        if "lora_" in key:
-            continue
-        h.update(f"{key.replace('.base_layer', '')}:{tuple(t.shape)}".encode())
-        # rounded to bf16: a base loaded in bf16 (a CUDA run) and in fp32 (a merge) have the same fingerprint
-        h.update(t.detach().reshape(-1)[:SAMPLE].to(torch.bfloat16).float().cpu().numpy().tobytes())
-    return {"model": name, "config_sha256": hashlib.sha256(config.encode()).hexdigest(),
-            "weights_sha256": h.hexdigest()}
-
-
-def check_base(folder, expected):
-    """Refuse adapters saved on another base, in one line."""
-    with open(os.path.join(folder, FINGERPRINT)) as f:
-        saved = json.load(f)
-    for key in ("model", "config_sha256", "weights_sha256"):
-        if saved.get(key) != expected[key]:
-            raise ValueError(f"{folder}: its adapters were trained on another base ({key}: {saved.get(key)!r}, "
-                             f"this run's base: {expected[key]!r}); resume with the base it names")
-
-
+# ----------------------------------------------------------------------------- checkpoints
 def save_adapters(model, folder, fp):
     model.save_pretrained(folder)  # PEFT's format: adapter_config.json, adapter_model.safetensors
     with open(os.path.join(folder, FINGERPRINT), "w") as f:
@@ -123,27 +101,6 @@ def load_adapters(model, folder, fp):
     if missing or result.unexpected_keys:
         raise ValueError(f"{folder}: adapters do not fit this LoRA config (missing {missing[:2]}, unexpected "
                          f"{list(result.unexpected_keys)[:2]})")
-
-
-def is_adapter_folder(path):
-    return os.path.isfile(os.path.join(path, "adapter_config.json"))
-
-
-def base_name(folder):
-    with open(os.path.join(folder, FINGERPRINT)) as f:
-        return json.load(f)["model"]
-
-
-# ----------------------------------------------------------------------------- merging
-def merged_model(folder, dtype=torch.float32, device="cpu"):
-    """(an ordinary model, tokenizer) from an adapter checkpoint: the base loaded in fp32, the adapters merged in
-    fp32, then cast to `dtype` (merging into bf16 would round deltas below bf16's resolution of a weight away)."""
-    from peft import PeftModel
-    from models import cast_weights, load_model
-    base, tok = load_model(base_name(folder), dtype=torch.float32, device=device)
-    check_base(folder, fingerprint(base_name(folder), base))
-    model = PeftModel.from_pretrained(base, folder).merge_and_unload()
-    return cast_weights(model, dtype), tok
 
 
 def delta_weights(policy):
@@ -191,6 +148,7 @@ def make_sampler(policy, dtype, merged):
 
 def main(argv=None):
     import argparse
+    import shutil
     ap = argparse.ArgumentParser(description="Write an adapter checkpoint's merged model as an ordinary HF folder.",
                                  usage="python plumbing/lora.py merge CHECKPOINT --out FOLDER [--dtype fp32|bf16]")
     ap.add_argument("command", choices=["merge"])
@@ -198,19 +156,24 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args(argv)
-    if not is_adapter_folder(args.checkpoint):
+    if not os.path.isfile(os.path.join(args.checkpoint, "adapter_config.json")):
         ap.error(f"{args.checkpoint}: not an adapter checkpoint (no adapter_config.json)")
-    if os.path.exists(args.out) and os.listdir(args.out):
-        raise SystemExit(f"error: --out {args.out} is not empty; name a new folder")
+    if os.path.exists(args.out) and (not os.path.isdir(args.out) or os.listdir(args.out)):
+        raise SystemExit(f"error: --out {args.out}: exists and is not an empty folder; name a new one")
     from models import DTYPES
-    model, tok = merged_model(args.checkpoint, DTYPES[args.dtype])
-    tmp = args.out.rstrip("/") + ".tmp"
+    try:
+        model, tok = merged_adapters(args.checkpoint, DTYPES[args.dtype])
+    except (ValueError, OSError) as e:  # another base, a base that no longer loads
+        raise SystemExit(f"error: {' '.join(str(e).split())[:300]}") from None
+    tmp = os.path.normpath(args.out) + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)  # a crashed earlier merge
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    os.replace(tmp, args.out) if not os.path.exists(args.out) else (os.rmdir(args.out), os.replace(tmp, args.out))
-    print(f"[hir] merged {args.checkpoint} onto {base_name(args.checkpoint)} -> {args.out} ({args.dtype})")
+    if os.path.isdir(args.out):
+        os.rmdir(args.out)  # empty, checked above
+    os.replace(tmp, args.out)  # whole or absent
+    print(f"[hir] merged {args.checkpoint} onto {base_of(args.checkpoint)} -> {args.out} ({args.dtype})")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     main()

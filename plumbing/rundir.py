@@ -16,6 +16,9 @@ holds nothing that runs code when read, so a downloaded run directory is safe to
                            [names]}, "plain_state": {param index: {name: number}}}
   trainer_state.safetensors  tensors: "torch_rng", "state.{param index}.{name}" (AdamW: step, exp_avg,
                            exp_avg_sq)
+With LoRA (--lora_rank, plumbing/lora.py) the weights are the adapters instead, never the base:
+  adapter_config.json, adapter_model.safetensors   PEFT's format (PEFT adds a README.md model card)
+  base_fingerprint.json    the base's name, path, and hashes of its config and weights (models.fingerprint)
 Older checkpoints (trainer_state.pt, a torch pickle) are read with torch.load(weights_only=True), which
 refuses any pickle that would run code.
 """

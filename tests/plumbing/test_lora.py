@@ -75,7 +75,7 @@ def test_a_lora_run_resumed_equals_an_uninterrupted_one_and_refuses_another_base
     fp = json.loads((ckpt / lora.FINGERPRINT).read_text())
     (ckpt / lora.FINGERPRINT).write_text(json.dumps(fp | {"weights_sha256": "0" * 64}))  # the same name, other weights
     with pytest.raises(SystemExit, match=r"^error: .*step_000004: its adapters were trained on another base "
-                                         r"\(weights_sha256"):
+                                         r"than toy \(weights_sha256 differs\)"):
         T.main(["--resume", str(ckpt), "--out", str(tmp_path / "d"), "--steps", "5"])
 
 
@@ -85,23 +85,59 @@ def test_the_merged_export_scores_as_the_adapter_model_even_below_bf16_resolutio
     torch.manual_seed(0)
     with torch.no_grad():
         for name, p in policy.named_parameters():
-            if "lora_B" in name:  # deltas of about 1e-5 (B A x alpha / r): far below bf16's step of a weight near 0.02 (about 1e-4)
+            if "lora_B" in name:  # deltas of about 1e-5 (B A x alpha / r): below bf16's step of a weight near 0.02
                 p.copy_(torch.randn_like(p) * 2e-6)
     folder = tmp_path / "ckpt"
     lora.save_adapters(policy, str(folder), lora.fingerprint("toy", policy))
     tok.save_pretrained(folder)
     merged, _ = load_model(str(folder))  # what eval.py --model does with an adapter checkpoint
     batch = rollout_of(policy, tok)
-    want, got = T.score(cfg, policy, batch), T.score(cfg, merged, batch)
-    assert (want - got).abs().max() < 1e-5
-    w = merged.model.layers[0].self_attn.q_proj.weight
-    base = load_model("toy")[0].model.layers[0].self_attn.q_proj.weight
-    lost = (base.to(torch.bfloat16) == (w.to(torch.bfloat16))).float().mean()
-    assert not torch.equal(w, base) and lost > 0.5  # a bf16 merge would have rounded most of the deltas away
-    main_out = tmp_path / "merged"
-    lora.main(["merge", str(folder), "--out", str(main_out)])
-    written = load_file(main_out / "model.safetensors")
-    assert torch.equal(written["model.layers.0.self_attn.q_proj.weight"], w)
+    assert (T.score(cfg, policy, batch) - T.score(cfg, merged, batch)).abs().max() < 1e-5
+    # the weights themselves against base + B A x alpha / r, from the saved adapter file by hand, in float64
+    saved = load_file(folder / "adapter_model.safetensors")
+    prefix = "base_model.model.model.layers.0.self_attn.q_proj"
+    a, b = saved[f"{prefix}.lora_A.weight"].double(), saved[f"{prefix}.lora_B.weight"].double()
+    base = load_model("toy")[0].model.layers[0].self_attn.q_proj.weight.detach().double()
+    want = base + b @ a * (cfg.lora_alpha / cfg.lora_rank)
+    w = merged.model.layers[0].self_attn.q_proj.weight.detach()
+    assert (w.double() - want).abs().max() < 1e-8 and not torch.equal(w.double(), base)
+    lost = (base.to(torch.bfloat16) == want.to(torch.bfloat16)).float().mean()
+    assert lost > 0.5  # a merge into bf16 weights would have rounded most of these deltas away
+    out = tmp_path / "merged"
+    lora.main(["merge", str(folder), "--out", str(out)])
+    written = load_file(out / "model.safetensors")
+    assert (written["model.layers.0.self_attn.q_proj.weight"].double() - want).abs().max() < 1e-8
+    for bad in (out, folder / "adapter_config.json"):  # a folder that holds something, a file
+        with pytest.raises(SystemExit, match="exists and is not an empty folder"):
+            lora.main(["merge", str(folder), "--out", str(bad)])
+
+
+def test_the_fingerprint_ignores_the_dtype_a_base_was_loaded_in_but_not_its_weights(tmp_path):
+    """A CUDA run loads its base in bf16, eval.py and the merge in fp32: the same base either way; another base of
+    the same architecture is not."""
+    tok = toy_tokenizer()
+    toy_model(tok).save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    fp32, bf16 = (load_model(str(tmp_path / "base"), dtype=d)[0] for d in (torch.float32, torch.bfloat16))
+    a, b = lora.fingerprint(str(tmp_path / "base"), fp32), lora.fingerprint(str(tmp_path / "base"), bf16)
+    assert a == b
+    other = toy_model(toy_tokenizer(), seed=1)
+    assert lora.fingerprint("toy", other)["weights_sha256"] != a["weights_sha256"]
+
+
+def test_the_fast_engine_samples_from_unmerged_adapters(tmp_path):
+    cfg, policy, *_ = setup(tmp_path, "--lora_merged_sampler", "false")
+    tok = toy_tokenizer()
+    with torch.no_grad():
+        for name, p in policy.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)  # adapters that change the distribution
+    prompts = [ins.render() for ins in D.synthetic_set(3, 2)]
+    out = R.sample(policy, tok, prompts, n=2, max_new_tokens=10, seed=4, engine="fast")
+    keep = out.response_mask.bool()
+    assert (out.logprobs - T.score(cfg, policy, out)).abs()[keep].max() < 1e-4
+    off = T.score(cfg, lora.AdaptersOff(policy), out)
+    assert (out.logprobs - off).abs()[keep].max() > 1e-3  # the adapters were in the forward
 
 
 @pytest.mark.parametrize("dtype,merged", [("fp32", "true"), ("bf16", "true"), ("bf16", "false")])
