@@ -146,6 +146,11 @@ class Config:
     report_to: Literal["none", "tensorboard", "wandb"] = field(default="none", metadata={
         "help": "also log each metrics line and the config to TensorBoard (out/tensorboard) or Weights & Biases "
                 "(TRL's name; the library is imported only when named)"})
+    plan: bool = field(default=False, metadata={
+        "help": "print the memory plan of the run these flags describe (GiB per phase, from the model's config: a "
+                "folder with only config.json will do), then exit (plumbing/plan.py)"})
+    gpu_memory: float = field(default=0.0, metadata={
+        "help": "GiB of GPU memory to plan for (0 = this machine's GPU, if any)"})
     debug: bool = field(default=False, metadata={"help": "re-verify every replay (reward must be 1)"})
 
 
@@ -275,7 +280,7 @@ _RULES = {  # field: (test, what it must be)
     "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_prompt_length": (lambda v: v >= 1, ">= 1"),
     "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"), "lora_rank": (lambda v: v >= 0, ">= 0 (0 = off)"),
-    "lora_alpha": (lambda v: v > 0, "> 0"), "lora_targets": (lambda v: bool(v.strip(",")), "all-linear or names"),
+    "lora_alpha": (lambda v: v > 0, "> 0"), "gpu_memory": (lambda v: v >= 0, ">= 0 (0 = this machine's)"), "lora_targets": (lambda v: bool(v.strip(",")), "all-linear or names"),
     "max_constraints": (lambda v: v >= 1, ">= 1"),
     "min_constraints": (lambda v: v >= 1, ">= 1 (and at most max_constraints)"),
     "temperature": (lambda v: v > 0, "> 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),

@@ -40,7 +40,7 @@ from config import UsageError, heldout_set, parse_config, training_data, usage_e
 from constraints import cla, ila, verify
 from eval import heldout_eval
 from models import DTYPES, bf16_linears, cast_weights, load_model
-from plumbing import distributed, lora
+from plumbing import distributed, lora, plan
 from plumbing.reproducible import set_threads_and_determinism
 from plumbing.trackers import need, open_tracker
 from plumbing.rundir import (checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir, print_summary,
@@ -285,6 +285,8 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
 # ----------------------------------------------------------------------------- main
 def setup(cfg):
     set_threads_and_determinism(cfg)
+    if cfg.device.startswith("cuda"):  # before the weights load: a plan over the GPU's memory warns in one line
+        plan.warn_if_over(cfg, cfg.gpu_memory or None)
     if cfg.report_to != "none":  # a missing tracker library stops the run before any work
         need(cfg.report_to)
     source = training_data(cfg)  # the data first: a bad row fails before the model loads
@@ -334,6 +336,8 @@ def setup(cfg):
 
 def main(argv=None):
     cfg = parse_config(sys.argv[1:] if argv is None else argv, usage=__doc__)
+    if cfg.plan:  # the memory plan of this run, from the model's config alone: nothing loads, nothing is written
+        return plan.main(cfg, cfg.gpu_memory or None)
     rank, world = distributed.init()  # (0, 1) without torchrun
     cfg.device = distributed.local_device(cfg.device)
     if cfg.prompts_per_step % world:

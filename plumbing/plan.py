@@ -1,0 +1,205 @@
+"""The memory plan: the GiB each phase of a step needs, from the model's config and the run's flags, before any
+weight loads.
+
+    python train.py --plan --model toy                                       # this run's plan, then exit
+    python train.py --plan --model FOLDER_WITH_CONFIG_JSON --gpu_memory 80 --lora_rank 32 --grad_checkpointing
+
+A step has four phases, each with its own resident set (bytes):
+  rollout      weights, optimizer states (they stay), the sampler copy, the KV cache of --rollout_batch rows, the
+               sampling buffers (fp32 logits, probabilities and an fp64 CDF over the vocabulary per row)
+  scoring      weights, states, the reference, and one no-grad forward's largest transients over all of a rank's
+               rows (the MLP's intermediate, the LM head's logits chunk)
+  update       weights, states, fp32 gradients, the bf16 weight copies autocast keeps for backward (bf16), and the
+               activations autograd saves for one micro-batch (below), plus a logits chunk
+  optimizer    weights, states, gradients, and AdamW's full-size fp32 temporary (the foreach path; fused: none)
+Activations per token and decoder layer, fitted to saved-tensor hooks on Llama- and Qwen-shaped models with torch's
+sdpa (its CPU path is a flash kernel that keeps the output and a log-sum-exp per head, as CUDA's flash and
+memory-efficient kernels do: no seq x seq probabilities; the eager or math path would add them): in fp32,
+8 h + 4 i + 2 kv + heads + 2 values (h hidden, i the MLP's intermediate, kv = key/value heads x head dim); under
+bf16 autocast, 4.5 h + 2 of them fp32 (the residual stream, the norms) and 6 h + 4 i + 2 kv bf16 (every matmul's
+input), plus heads fp32, and autocast's bf16 copies of the Linear weights. Outside the layers: 2 h + 3 values per
+token (the final norm), 2 head_dim per position (RoPE) and the h-wide states the LM head reads. Gradient
+checkpointing keeps one fp32 h-wide input per layer and token, plus one layer's activations while it is recomputed.
+The CUDA context and the allocator's slack are assumptions (CUDA_CONTEXT_GIB and SLACK), not measurements: no GPU
+has calibrated them yet, so an over-budget plan warns. Scoring is not yet bounded by tokens: it runs over all of a
+rank's rows (docs/scale.md, not built yet).
+tests/plumbing/test_plan.py checks the parts against real small models on the CPU.
+"""
+import json
+import math
+
+import torch
+
+GIB = 2 ** 30
+CUDA_CONTEXT_GIB = 0.6  # the CUDA context and cuBLAS workspaces: an assumption until a GPU measures it
+SLACK = 0.10  # the caching allocator's fragmentation, as a share of the rest: likewise
+
+
+def config_of(model):
+    """A transformers config from a name the way train.py reads it: toy, smollm2, or a folder with config.json
+    (the weights are not needed)."""
+    from transformers import AutoConfig
+    if model == "toy":
+        from models import toy_model, toy_tokenizer
+        with torch.device("meta"):
+            return toy_model(toy_tokenizer()).config
+    if model == "smollm2":
+        from models import smollm2_folder
+        model = smollm2_folder()
+    return AutoConfig.from_pretrained(model)
+
+
+def shapes(config):
+    """Parameter counts on the meta device: all, those of Linear layers (not a head tied to the embeddings)."""
+    from transformers import AutoModelForCausalLM
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    tied = {id(p) for p in model.get_input_embeddings().parameters()}
+    linear = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Linear)
+                 for p in m.parameters(recurse=False) if id(p) not in tied)
+    decoder_linear = sum(p.numel() for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+                         and name != "lm_head" for p in m.parameters(recurse=False))
+    adapters = {}
+    for name, m in model.named_modules():  # rank-1 adapter sizes on every linear layer of the decoder (all-linear)
+        if isinstance(m, torch.nn.Linear) and name != "lm_head":
+            adapters[name] = m.in_features + m.out_features
+    return {"params": sum(p.numel() for p in model.parameters()), "linear": linear, "decoder_linear": decoder_linear,
+            "adapter_per_rank": sum(adapters.values())}
+
+
+def dims(config):
+    text = getattr(config, "text_config", None) or config
+    heads = text.num_attention_heads
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+    kv = (getattr(text, "num_key_value_heads", None) or heads) * head_dim
+    return dict(h=text.hidden_size, i=text.intermediate_size, layers=text.num_hidden_layers, heads=heads,
+                head_dim=head_dim, kv=kv, vocab=text.vocab_size)
+
+
+def layer_bytes(d, tokens, bf16):
+    """Bytes autograd saves in one decoder layer for `tokens` tokens (measured: the module docstring)."""
+    h, i, kv, heads = d["h"], d["i"], d["kv"], d["heads"]
+    if bf16:  # autocast: the residual stream and the norms in fp32, every matmul's input a bf16 copy
+        return tokens * (4 * (4.5 * h + 2) + 2 * (6 * h + 4 * i + 2 * kv) + 4 * heads)
+    return tokens * 4 * (8 * h + 4 * i + 2 * kv + heads + 2)
+
+
+def activation_bytes(d, rows, seq, bf16, checkpointing, head=True):
+    """Bytes autograd holds for a forward over rows x seq tokens: every layer's (or, checkpointed, every layer's
+    fp32 input plus one layer recomputed in backward), the final norm's, RoPE's (per position) and, with head, the
+    h-wide states the LM head reads. Autocast's bf16 weight copies are a part of their own (plan)."""
+    tokens = rows * seq
+    outside = tokens * 4 * (2 * d["h"] + 3) + seq * 8 * d["head_dim"] + (tokens * 4 * d["h"] if head else 0)
+    if checkpointing:
+        return d["layers"] * tokens * 4 * d["h"] + layer_bytes(d, tokens, bf16) + outside
+    return d["layers"] * layer_bytes(d, tokens, bf16) + outside
+
+
+def plan(cfg, config, gpu_gib, rows, prompt_len):
+    """{phase: {part: bytes}} for the run `cfg` describes, on a model of `config`; `rows` the rank's sampled rows
+    per step (originals, replays and a top-up at most), prompt_len the longest prompt in tokens."""
+    d, s = dims(config), shapes(config)
+    bf16 = cfg.dtype == "bf16"
+    run = 2 if bf16 else 8 if cfg.dtype == "fp64" else 4  # bytes of a value in the run's dtype
+    master = 8 if cfg.dtype == "fp64" else 4
+    seq = prompt_len + cfg.max_new_tokens
+    lora = cfg.lora_rank > 0
+    trainable = s["adapter_per_rank"] * cfg.lora_rank if lora else s["params"]
+    weights = s["params"] * run + trainable * master if lora else s["params"] * master
+    states = {"weights": weights, "optimizer states": 2 * trainable * master}
+    if lora:
+        sampler = s["params"] * run if cfg.lora_merged_sampler else 0
+    else:
+        sampler = s["params"] * 2 if bf16 else 0
+    needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
+    reference = 0 if lora or not needs_ref else (s["linear"] * 2 + (s["params"] - s["linear"]) * 4 if bf16
+                                                 else s["params"] * master)
+    per_call = rows if not cfg.rollout_batch else min(rows, max(cfg.n, cfg.rollout_batch // cfg.n * cfg.n))
+    kv_cache = per_call * seq * d["layers"] * 2 * d["kv"] * run
+    sampling = per_call * d["vocab"] * (4 + 4 + 8)  # fp32 logits, fp32 probabilities, the fp64 CDF
+    chunk = min(1024, rows * cfg.max_new_tokens)
+    logits = chunk * d["vocab"] * 4 * 3  # a chunk's fp32 logits, log-softmax and its gradient (or exp, no-grad)
+    score_transient = rows * seq * max(2 * d["i"], d["heads"] * d["head_dim"] * 3) * (2 if bf16 else 4)
+    micro = min(cfg.micro_batch, rows)
+    activations = activation_bytes(d, micro, seq, bf16, cfg.grad_checkpointing)
+    autocast_copies = (s["decoder_linear"] * 2 if bf16 and not lora else 0)
+    grads = trainable * master
+    cuda = cfg.device.startswith("cuda") or gpu_gib is not None
+    foreach_temp = 0 if cuda else trainable * master  # train.py runs AdamW fused on CUDA
+    phases = {
+        "rollout": {**states, "sampler copy": sampler, "reference": reference, "KV cache": kv_cache,
+                    "sampling buffers": sampling},
+        "scoring": {**states, "sampler copy": sampler, "reference": reference,
+                    "forward transients": score_transient, "logits chunk": logits},
+        "update": {**states, "sampler copy": sampler, "reference": reference, "gradients": grads,
+                   "autocast bf16 weight copies": autocast_copies, "activations": activations, "logits chunk": logits},
+        "optimizer": {**states, "sampler copy": sampler, "reference": reference, "gradients": grads,
+                      "AdamW temporary": foreach_temp},
+    }
+    for parts in phases.values():
+        if cuda:
+            parts["CUDA context and allocator slack"] = CUDA_CONTEXT_GIB * GIB + SLACK * sum(parts.values())
+    return phases
+
+
+def advice(phase, cfg):
+    """The flags that shrink a phase, most effective first."""
+    out = {"rollout": ["--rollout_batch N (rows decoded together)", "--lora_merged_sampler false"],
+           "scoring": ["--micro_batch", "--max_new_tokens"],
+           "update": ["--grad_checkpointing" if not cfg.grad_checkpointing else "", "--micro_batch 1-4"],
+           "optimizer": []}[phase]
+    if not cfg.lora_rank:
+        out.append("--lora_rank 32")
+    out.append("several GPUs (docs/distributed.md)")
+    return [x for x in out if x]
+
+
+def report(cfg, config, gpu_gib, rows, prompt_len):
+    """The table train.py --plan prints; its last line is one JSON object."""
+    phases = plan(cfg, config, gpu_gib, rows, prompt_len)
+    lines = [f"[hir] plan: {cfg.model}, {cfg.dtype}, {'LoRA rank ' + str(cfg.lora_rank) if cfg.lora_rank else 'full'}"
+             f", {rows} rows per step of up to {prompt_len} + {cfg.max_new_tokens} tokens, micro-batch "
+             f"{cfg.micro_batch}, checkpointing {cfg.grad_checkpointing}; activations for torch's sdpa flash or "
+             "memory-efficient kernels"]
+    totals = {}
+    for phase, parts in phases.items():
+        totals[phase] = sum(parts.values()) / GIB
+        lines.append(f"  {phase:<10} {totals[phase]:8.2f} GiB  " + ", ".join(
+            f"{k} {v / GIB:.2f}" for k, v in parts.items() if v))
+    gpu = gpu_gib if gpu_gib is not None else (torch.cuda.get_device_properties(0).total_memory / GIB
+                                                if torch.cuda.is_available() else None)
+    fits = None if gpu is None else all(t <= gpu for t in totals.values())
+    for phase, total in totals.items():
+        if gpu is not None and total > gpu:
+            lines.append(f"  {phase} does not fit {gpu:.0f} GiB: try " + ", ".join(advice(phase, cfg)))
+    ckpt = (shapes(config)["adapter_per_rank"] * cfg.lora_rank * 4 * 3 if cfg.lora_rank else
+            shapes(config)["params"] * 4 * 3) / GIB  # the weights (or adapters) and AdamW's two states, fp32
+    lines.append(f"  one checkpoint on disk: {ckpt:.2f} GiB")
+    lines.append(json.dumps({"rollout_gib": round(totals["rollout"], 3), "scoring_gib": round(totals["scoring"], 3),
+                             "update_gib": round(totals["update"], 3), "step_gib": round(totals["optimizer"], 3),
+                             "gpu_gib": gpu, "fits": fits, "checkpoint_gib": round(ckpt, 3)}))
+    return "\n".join(lines)
+
+
+def rows_per_step(cfg, world=1):
+    """A rank's rows in the largest step: originals, a top-up of up to k per prompt, and k replays per prompt."""
+    prompts = cfg.prompts_per_step // world
+    extra = 2 * math.ceil(cfg.k_per_prompt) if cfg.method == "hir" else 0
+    return prompts * (cfg.n + extra)
+
+
+def warn_if_over(cfg, gpu_gib=None):
+    """One line per phase whose plan is over the GPU's memory: a warning until a GPU measurement calibrates it."""
+    phases = plan(cfg, config_of(cfg.model), gpu_gib, rows_per_step(cfg), cfg.max_prompt_length)
+    gpu = gpu_gib or torch.cuda.get_device_properties(0).total_memory / GIB
+    for phase, parts in phases.items():
+        if sum(parts.values()) / GIB > gpu:
+            print(f"[hir] warning: the {phase} phase may need {sum(parts.values()) / GIB:.1f} GiB of this GPU's "
+                  f"{gpu:.0f} (python train.py --plan ...); try {advice(phase, cfg)[0]}")
+
+
+def main(cfg, gpu_gib=None, prompt_len=None):
+    config = config_of(cfg.model)
+    prompt_len = prompt_len or cfg.max_prompt_length
+    print(report(cfg, config, gpu_gib, rows_per_step(cfg), prompt_len))
+

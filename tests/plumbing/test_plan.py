@@ -1,0 +1,114 @@
+"""plumbing/plan.py against measurement on real small models on the CPU: parameters, gradients, AdamW states and
+the KV cache within 2%, activations within 15% of what autograd saves (saved-tensor hooks), with and without
+checkpointing, in fp32 and under bf16 autocast; and `train.py --plan` on a folder that holds only a config.json."""
+import json
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+import config as C
+import train as T
+from plumbing import plan as P
+
+MODELS = {  # the toy's shape, SmolLM2's, a 2-layer 1024-wide Llama, a Qwen shape with tied embeddings and a large vocab
+    "toy": LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, vocab_size=327, tie_word_embeddings=True),
+    "smollm2": LlamaConfig(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                           num_key_value_heads=3, vocab_size=49152, tie_word_embeddings=True),
+    "llama1024": LlamaConfig(hidden_size=1024, intermediate_size=2816, num_hidden_layers=2, num_attention_heads=16,
+                             num_key_value_heads=4, vocab_size=32000, tie_word_embeddings=False),
+    "qwen": Qwen2Config(hidden_size=256, intermediate_size=704, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
+}
+
+
+@pytest.fixture(scope="module")
+def built():
+    torch.manual_seed(0)
+    return {name: (Qwen2ForCausalLM if name == "qwen" else LlamaForCausalLM)(config) for name, config in MODELS.items()}
+
+
+def run_cfg(*flags):
+    return C.parse_config(["--model", "toy", "--device", "cpu", "--max_new_tokens", "16", "--micro_batch", "2",
+                           *flags])
+
+
+def saved_bytes(model, ids, bf16, checkpointing):
+    """What autograd saves during the body's forward: every storage a saved tensor holds, parameters aside."""
+    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    seen = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in own:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_disable()
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        model.model(input_ids=ids, use_cache=False)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_weights_gradients_and_adamw_states_equal_the_plan(built, name):
+    model, cfg = built[name], run_cfg()
+    parts = P.plan(cfg, MODELS[name], None, rows=4, prompt_len=8)["optimizer"]
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert parts["weights"] == params
+    if name in ("toy", "qwen"):  # a real step on the small ones: gradients and AdamW's two states, measured
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-9)
+        model(input_ids=torch.randint(0, 100, (2, 8))).logits.float().sum().backward()
+        opt.step()
+        grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters())
+        states = sum(v.numel() * v.element_size() for s in opt.state.values() for k, v in s.items() if k != "step")
+        assert parts["gradients"] == grads and abs(parts["optimizer states"] / states - 1) < 0.02
+        model.zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_kv_cache_equals_the_plan(built, name):
+    model, cfg = built[name], run_cfg("--rollout_batch", "8", "--n", "4")
+    rows, seq = 8, 8 + cfg.max_new_tokens
+    with torch.no_grad():
+        cache = model(input_ids=torch.randint(0, 100, (rows, seq)), use_cache=True).past_key_values
+    measured = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+    planned = P.plan(cfg, MODELS[name], None, rows=rows, prompt_len=8)["rollout"]["KV cache"]
+    assert abs(planned / measured - 1) < 0.02
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("bf16", [False, True])
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_activations_are_within_15_percent_of_what_autograd_saves(built, name, bf16, checkpointing):
+    model, d = built[name], P.dims(MODELS[name])
+    rows, seq = 2, 48
+    measured = saved_bytes(model, torch.randint(0, 300, (rows, seq)), bf16, checkpointing)
+    planned = P.activation_bytes(d, rows, seq, bf16, checkpointing, head=False)
+    if checkpointing:  # the forward keeps the layers' inputs; one layer is recomputed later, in backward
+        planned -= P.layer_bytes(d, rows * seq, bf16)
+    if bf16 and not checkpointing:  # autocast's bf16 copies of the Linear weights, saved for backward
+        planned += P.shapes(MODELS[name])["decoder_linear"] * 2
+    assert abs(planned / measured - 1) < 0.15, (planned, measured)
+
+
+def test_plan_on_a_folder_with_only_a_config_prints_the_table_and_one_json_line(tmp_path, capsys):
+    folder = tmp_path / "qwen7b"  # Qwen2.5-7B's shape: a config the tests never built
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 3584, "intermediate_size": 18944,
+        "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+        "tie_word_embeddings": False}))
+    T.main(["--plan", "--model", str(folder), "--gpu_memory", "80", "--out", str(tmp_path / "never")])
+    lines = capsys.readouterr().out.strip().splitlines()
+    last = json.loads(lines[-1])
+    assert {"rollout_gib", "update_gib", "step_gib", "gpu_gib", "fits"} <= set(last) and last["gpu_gib"] == 80
+    assert last["fits"] is False and any("does not fit 80 GiB: try" in line for line in lines)
+    # full fine-tuning, fp32 here: 7.6 B parameters x (4 weights + 8 AdamW + 4 gradients + 4 temporary) bytes, plus
+    # the assumed CUDA context and allocator slack (--gpu_memory plans for a GPU)
+    assert 7.5e9 * 20 / 2 ** 30 < last["step_gib"] < (7.7e9 * 20 / 2 ** 30) * (1 + P.SLACK) + P.CUDA_CONTEXT_GIB
+    assert not (tmp_path / "never").exists()  # a plan writes nothing
