@@ -112,3 +112,13 @@ def test_plan_on_a_folder_with_only_a_config_prints_the_table_and_one_json_line(
     # the assumed CUDA context and allocator slack (--gpu_memory plans for a GPU)
     assert 7.5e9 * 20 / 2 ** 30 < last["step_gib"] < (7.7e9 * 20 / 2 ** 30) * (1 + P.SLACK) + P.CUDA_CONTEXT_GIB
     assert not (tmp_path / "never").exists()  # a plan writes nothing
+
+
+def test_the_cuda_warning_names_the_phase_and_a_flag_and_never_stops_a_run(tmp_path, capsys):
+    cfg = run_cfg("--prompts_per_step", "64", "--max_prompt_length", "4096")
+    P.warn_if_over(cfg, gpu_gib=0.01)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines and all(line.startswith("[hir] warning: the ") and "; try --" in line for line in lines)
+    cfg.model = str(tmp_path / "no_config_here")
+    P.warn_if_over(cfg, gpu_gib=80)  # cannot plan: one line, no exception
+    assert "no memory plan for" in capsys.readouterr().out
