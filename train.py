@@ -1,7 +1,7 @@
 """The training loop: HiR (or a GRPO baseline) on instructions with verifiable constraints.
 
     python train.py                                               # HiR on SmolLM2-135M-Instruct, offline
-    python train.py --model toy --steps 100 --out runs/toy_hir    # tiny model, 45 s on 2 CPU cores
+    python train.py --model toy --steps 100 --out runs/toy_hir    # tiny model, 18 s on 2 quiet CPU cores
     python train.py --model toy --method grpo --out runs/toy_grpo # the binary-reward baseline
     python train.py --resume runs/toy_hir --steps 200             # continue where it stopped
     torchrun --nproc_per_node 8 train.py                          # several GPUs (plumbing/distributed.py)
