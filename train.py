@@ -335,9 +335,9 @@ def setup(cfg):
 
 
 def main(argv=None):
-    cfg = parse_config(sys.argv[1:] if argv is None else argv, usage=__doc__)
+    cfg = parse_config(argv := sys.argv[1:] if argv is None else argv, usage=__doc__)
     if cfg.plan:  # the memory plan of this run, from the model's config alone: nothing loads, nothing is written
-        return plan.main(cfg, cfg.gpu_memory or None)
+        return plan.main(cfg, cfg.gpu_memory or None, any(a.split("=")[0] == "--dtype" for a in argv))
     rank, world = distributed.init()  # (0, 1) without torchrun
     cfg.device = distributed.local_device(cfg.device)
     if cfg.prompts_per_step % world:

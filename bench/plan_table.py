@@ -1,7 +1,8 @@
 """docs/scale.md's table: train.py --plan for the paper's three models (their config.json in bench/model_configs/,
-shapes only), full fine-tuning and LoRA, on an H100 (80 GiB) and an H200 (141 GiB), with the first settings that fit.
+shapes only), full fine-tuning and LoRA, on an H100 and an H200 (78 and 139 GiB usable: the GiB such cards report,
+not the GB on their labels), with the first settings that fit.
 
-    python bench/plan_table.py            # a markdown table, about 20 s on the CPU (meta device: no weights)
+    python bench/plan_table.py            # a markdown table, about 15 s on the CPU (meta device: no weights)
 
 Per row: the phases' GiB at the settings shown, tried in order (micro-batch 8 without checkpointing, then with it,
 then micro-batch 1, each with the largest --rollout_batch that fits), or "none fits" with the smallest plan.
@@ -32,7 +33,7 @@ def phases(model, lengths, gpu, lora, micro, ckpt, rollout):
 print("| model | GPU | training | lengths | settings | rollout | scoring | update | optimizer | fits |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for model in MODELS:
-    for gpu in (80, 141):
+    for gpu in (78, 139):
         for lora in (False, True):
             for name, lengths in LENGTHS.items():
                 best = None

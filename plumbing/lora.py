@@ -103,16 +103,15 @@ def load_adapters(model, folder, fp):
                          f"{list(result.unexpected_keys)[:2]})")
 
 
-def delta_weights(policy):
-    """{module name in the plain model: base weight + B A (fp32)} for every adapted linear layer."""
+def merged_weights(policy):
+    """(module name in the plain model, base weight + B A in fp32), one adapted linear layer at a time: a generator,
+    so only one layer's fp32 sum exists at once."""
     from peft.tuners.lora import LoraLayer
-    out = {}
     for name, module in policy.named_modules():
         if isinstance(module, LoraLayer) and module.active_adapters:
-            adapter = module.active_adapters[0]
             w = module.get_base_layer().weight
-            out[name.removeprefix("base_model.model.")] = w.float() + module.get_delta_weight(adapter).float()
-    return out
+            yield name.removeprefix("base_model.model."), w.float() + module.get_delta_weight(
+                module.active_adapters[0]).float()
 
 
 def make_merged_sampler(policy, dtype):
@@ -133,7 +132,7 @@ def make_merged_sampler(policy, dtype):
 
 @torch.no_grad()
 def refresh_merged_sampler(sampler, policy):
-    for name, weight in delta_weights(policy).items():
+    for name, weight in merged_weights(policy):
         sampler.get_submodule(name).weight.copy_(weight)
 
 

@@ -14,17 +14,20 @@ A step has four phases, each with its own resident set (bytes):
   optimizer    weights, states, gradients, and AdamW's full-size fp32 temporary (the foreach path; fused: none)
 Activations per token and decoder layer, fitted to saved-tensor hooks on Llama- and Qwen-shaped models with torch's
 sdpa (its CPU path is a flash kernel that keeps the output and a log-sum-exp per head, as CUDA's flash and
-memory-efficient kernels do: no seq x seq probabilities; the eager or math path would add them): in fp32,
+memory-efficient kernels do: no seq x seq probabilities, which an eager or math path would add): in fp32,
 8 h + 4 i + 2 kv + heads + 2 values (h hidden, i the MLP's intermediate, kv = key/value heads x head dim); under
-bf16 autocast, 4.5 h + 2 of them fp32 (the residual stream, the norms) and 6 h + 4 i + 2 kv bf16 (every matmul's
-input), plus heads fp32, and autocast's bf16 copies of the Linear weights. Outside the layers: 2 h + 3 values per
-token (the final norm), 2 head_dim per position (RoPE) and the h-wide states the LM head reads. Gradient
-checkpointing keeps one fp32 h-wide input per layer and token, plus one layer's activations while it is recomputed.
+bf16 autocast, 4.5 h + 2 of them in the residual stream's dtype (fp32, or bf16 for LoRA's frozen bf16 base) and
+6 h + 4 i + 2 kv bf16 (every matmul's input), plus heads fp32, and autocast's bf16 copies of the Linear weights. A
+padded batch (always, in training) adds sdpa's float copy of its mask in every layer: rows x seq x seq x 8 bytes
+(fp32) or 4 (bf16). Outside the layers: 2 h + 3 values per token (the final norm), 2 head_dim per token (RoPE at
+each row's positions) and the h-wide states the LM head reads. Gradient checkpointing keeps one residual-stream
+input per layer and token, plus one layer's activations (its mask too) while it is recomputed.
 The CUDA context and the allocator's slack are assumptions (CUDA_CONTEXT_GIB and SLACK), not measurements: no GPU
 has calibrated them yet, so an over-budget plan warns. Scoring is not yet bounded by tokens: it runs over all of a
 rank's rows (docs/scale.md, not built yet).
 tests/plumbing/test_plan.py checks the parts against real small models on the CPU.
 """
+import dataclasses
 import json
 import math
 
@@ -49,8 +52,9 @@ def config_of(model):
     return AutoConfig.from_pretrained(model)
 
 
-def shapes(config):
-    """Parameter counts on the meta device: all, those of Linear layers (not a head tied to the embeddings)."""
+def shapes(config, targets="all-linear"):
+    """Parameter counts on the meta device: all, those of Linear layers (not a head tied to the embeddings), and
+    the adapter parameters per unit of rank on --lora_targets (all-linear: every linear layer of the decoder)."""
     from transformers import AutoModelForCausalLM
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
@@ -60,8 +64,10 @@ def shapes(config):
     decoder_linear = sum(p.numel() for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
                          and name != "lm_head" for p in m.parameters(recurse=False))
     adapters = {}
-    for name, m in model.named_modules():  # rank-1 adapter sizes on every linear layer of the decoder (all-linear)
-        if isinstance(m, torch.nn.Linear) and name != "lm_head":
+    named = set(targets.split(","))
+    for name, m in model.named_modules():  # rank-1 adapter sizes: A is r x in, B is out x r
+        chosen = name != "lm_head" if targets == "all-linear" else name.rsplit(".", 1)[-1] in named
+        if isinstance(m, torch.nn.Linear) and chosen:
             adapters[name] = m.in_features + m.out_features
     return {"params": sum(p.numel() for p in model.parameters()), "linear": linear, "decoder_linear": decoder_linear,
             "adapter_per_rank": sum(adapters.values())}
@@ -76,29 +82,35 @@ def dims(config):
                 head_dim=head_dim, kv=kv, vocab=text.vocab_size)
 
 
-def layer_bytes(d, tokens, bf16):
-    """Bytes autograd saves in one decoder layer for `tokens` tokens (measured: the module docstring)."""
+def layer_bytes(d, rows, seq, bf16, residual=4, masked=True):
+    """Bytes autograd saves in one decoder layer for rows x seq tokens (measured: the module docstring). residual:
+    bytes of the residual stream (4: fp32 master weights, also under autocast; 2: a frozen bf16 base, LoRA, whose
+    adapters also keep a bf16 copy of each distinct input they read: 3 h + i)."""
     h, i, kv, heads = d["h"], d["i"], d["kv"], d["heads"]
-    if bf16:  # autocast: the residual stream and the norms in fp32, every matmul's input a bf16 copy
-        return tokens * (4 * (4.5 * h + 2) + 2 * (6 * h + 4 * i + 2 * kv) + 4 * heads)
-    return tokens * 4 * (8 * h + 4 * i + 2 * kv + heads + 2)
-
-
-def activation_bytes(d, rows, seq, bf16, checkpointing, head=True):
-    """Bytes autograd holds for a forward over rows x seq tokens: every layer's (or, checkpointed, every layer's
-    fp32 input plus one layer recomputed in backward), the final norm's, RoPE's (per position) and, with head, the
-    h-wide states the LM head reads. Autocast's bf16 weight copies are a part of their own (plan)."""
     tokens = rows * seq
-    outside = tokens * 4 * (2 * d["h"] + 3) + seq * 8 * d["head_dim"] + (tokens * 4 * d["h"] if head else 0)
+    mask = rows * seq * seq * (4 if bf16 else 8) if masked else 0  # sdpa's float copy of a padded batch's mask
+    if bf16:  # autocast: the residual stream and the norms as the weights are, every matmul's input a bf16 copy
+        adapters = 2 * (3 * h + i) if residual == 2 else 0
+        return tokens * (residual * (4.5 * h + 2) + 2 * (6 * h + 4 * i + 2 * kv) + 4 * heads + adapters) + mask
+    return tokens * 4 * (8 * h + 4 * i + 2 * kv + heads + 2) + mask
+
+
+def activation_bytes(d, rows, seq, bf16, checkpointing, head=True, residual=4, masked=True):
+    """Bytes autograd holds for a forward over rows x seq tokens: every layer's (or, checkpointed, every layer's
+    residual-stream input plus one layer recomputed in backward), the final norm's, RoPE's and, with head, the
+    h-wide fp32 states the LM head reads. Autocast's bf16 weight copies are a part of their own (plan)."""
+    tokens = rows * seq
+    outside = tokens * residual * (2 * d["h"] + 3) + tokens * 8 * d["head_dim"] + (tokens * 4 * d["h"] if head else 0)
+    one = layer_bytes(d, rows, seq, bf16, residual, masked)
     if checkpointing:
-        return d["layers"] * tokens * 4 * d["h"] + layer_bytes(d, tokens, bf16) + outside
-    return d["layers"] * layer_bytes(d, tokens, bf16) + outside
+        return d["layers"] * tokens * residual * d["h"] + one + outside
+    return d["layers"] * one + outside
 
 
-def plan(cfg, config, gpu_gib, rows, prompt_len):
+def plan(cfg, config, gpu_gib, rows, prompt_len, world=1):
     """{phase: {part: bytes}} for the run `cfg` describes, on a model of `config`; `rows` the rank's sampled rows
     per step (originals, replays and a top-up at most), prompt_len the longest prompt in tokens."""
-    d, s = dims(config), shapes(config)
+    d, s = dims(config), shapes(config, cfg.lora_targets)
     bf16 = cfg.dtype == "bf16"
     run = 2 if bf16 else 8 if cfg.dtype == "fp64" else 4  # bytes of a value in the run's dtype
     master = 8 if cfg.dtype == "fp64" else 4
@@ -114,14 +126,15 @@ def plan(cfg, config, gpu_gib, rows, prompt_len):
     needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
     reference = 0 if lora or not needs_ref else (s["linear"] * 2 + (s["params"] - s["linear"]) * 4 if bf16
                                                  else s["params"] * master)
-    per_call = rows if not cfg.rollout_batch else min(rows, max(cfg.n, cfg.rollout_batch // cfg.n * cfg.n))
+    sampled = rows_sampled(cfg, world)  # the first sampling's rows: a top-up samples fewer
+    per_call = sampled if not cfg.rollout_batch else min(sampled, max(cfg.n, cfg.rollout_batch // cfg.n * cfg.n))
     kv_cache = per_call * seq * d["layers"] * 2 * d["kv"] * run
-    sampling = per_call * d["vocab"] * (4 + 4 + 8)  # fp32 logits, fp32 probabilities, the fp64 CDF
+    sampling = per_call * d["vocab"] * 28  # fp32 logits, log-probs and probabilities, the fp64 probabilities and CDF
     chunk = min(1024, rows * cfg.max_new_tokens)
     logits = chunk * d["vocab"] * 4 * 3  # a chunk's fp32 logits, log-softmax and its gradient (or exp, no-grad)
     score_transient = rows * seq * max(2 * d["i"], d["heads"] * d["head_dim"] * 3) * (2 if bf16 else 4)
     micro = min(cfg.micro_batch, rows)
-    activations = activation_bytes(d, micro, seq, bf16, cfg.grad_checkpointing)
+    activations = activation_bytes(d, micro, seq, bf16, cfg.grad_checkpointing, residual=2 if lora and bf16 else 4)
     autocast_copies = (s["decoder_linear"] * 2 if bf16 and not lora else 0)
     grads = trainable * master
     cuda = cfg.device.startswith("cuda") or gpu_gib is not None
@@ -144,8 +157,10 @@ def plan(cfg, config, gpu_gib, rows, prompt_len):
 
 def advice(phase, cfg):
     """The flags that shrink a phase, most effective first."""
-    out = {"rollout": ["--rollout_batch N (rows decoded together)", "--lora_merged_sampler false"],
-           "scoring": ["--micro_batch", "--max_new_tokens"],
+    merged = cfg.lora_rank and cfg.lora_merged_sampler
+    out = {"rollout": ["--rollout_batch N (rows decoded together)", "--lora_merged_sampler false" if merged else ""],
+           "scoring": ["fewer --prompts_per_step or a shorter --max_new_tokens (scoring is not bounded by tokens yet: "
+                       "docs/scale.md)"],
            "update": ["--grad_checkpointing" if not cfg.grad_checkpointing else "", "--micro_batch 1-4"],
            "optimizer": []}[phase]
     if not cfg.lora_rank:
@@ -182,16 +197,23 @@ def report(cfg, config, gpu_gib, rows, prompt_len):
 
 
 def rows_per_step(cfg, world=1):
-    """A rank's rows in the largest step: originals, a top-up of up to k per prompt, and k replays per prompt."""
-    prompts = cfg.prompts_per_step // world
-    extra = 2 * math.ceil(cfg.k_per_prompt) if cfg.method == "hir" else 0
-    return prompts * (cfg.n + extra)
+    """A rank's rows in a step's update: n per prompt and, for HiR, k more (replays, or a top-up of t per prompt that
+    leaves (k - t) per prompt to replays: replay.py), so B (n + ceil k) at most."""
+    extra = math.ceil(cfg.k_per_prompt) if cfg.method == "hir" else 0
+    return cfg.prompts_per_step // world * (cfg.n + extra)
+
+
+def rows_sampled(cfg, world=1):
+    """A rank's rows in the step's first sampling (a top-up samples fewer: at most k per prompt)."""
+    return cfg.prompts_per_step // world * cfg.n
 
 
 def warn_if_over(cfg, gpu_gib=None):
     """One line per phase whose plan is over the GPU's memory: a warning until a GPU measurement calibrates it."""
-    try:
-        phases = plan(cfg, config_of(cfg.model), gpu_gib, rows_per_step(cfg), cfg.max_prompt_length)
+    from plumbing import distributed
+    try:  # this rank's share of the step
+        phases = plan(cfg, config_of(cfg.model), gpu_gib, rows_per_step(cfg, distributed.world()),
+                      cfg.max_prompt_length, distributed.world())
     except Exception as e:  # a plan is advice: a config it cannot read must not stop the run
         print(f"[hir] no memory plan for {cfg.model} ({type(e).__name__}: {str(e)[:100]})")
         return
@@ -202,8 +224,10 @@ def warn_if_over(cfg, gpu_gib=None):
                   f"{gpu:.0f} (python train.py --plan ...); try {advice(phase, cfg)[0]}")
 
 
-def main(cfg, gpu_gib=None, prompt_len=None):
-    config = config_of(cfg.model)
-    prompt_len = prompt_len or cfg.max_prompt_length
-    print(report(cfg, config, gpu_gib, rows_per_step(cfg), prompt_len))
+def main(cfg, gpu_gib=None, dtype_given=False):
+    """train.py --plan. With --gpu_memory on a machine without CUDA, the plan is for a CUDA run: --dtype auto means
+    bf16 there (and AdamW runs fused)."""
+    if gpu_gib is not None and not cfg.device.startswith("cuda"):
+        cfg = dataclasses.replace(cfg, device="cuda", dtype=cfg.dtype if dtype_given else "bf16")
+    print(report(cfg, config_of(cfg.model), gpu_gib, rows_per_step(cfg), cfg.max_prompt_length))
 

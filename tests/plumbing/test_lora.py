@@ -182,3 +182,18 @@ def test_the_bf16_linear_reference_equals_an_fp32_one_under_autocast_bit_for_bit
     assert torch.equal(T.score(cfg, light, batch), T.score(cfg, fp32, batch))
     whole = copy.deepcopy(fp32).to(torch.bfloat16)  # the naive light reference: not the same numbers
     assert not torch.equal(T.score(cfg, whole, batch).float(), T.score(cfg, fp32, batch))
+
+
+def test_eval_py_scores_an_adapter_checkpoint_as_the_merged_model(tmp_path):
+    import eval as E
+    T.main([*LORA, "--steps", "1", "--eval_every", "0", "--out", str(tmp_path / "run")])
+    ckpt = str(tmp_path / "run" / "step_000001")
+    E.main(["--model", ckpt, "--data", "synthetic", "--limit", "6", "--out", str(tmp_path / "ev")])
+    with open(tmp_path / "ev" / "results.json") as f:
+        assert json.load(f)["summary"]["n_prompts"] == 6
+    merged, tok = load_model(ckpt)  # the same responses from the merged model, sampled as eval.py samples (the
+    heldout = C.heldout_set(C.parse_config(["--model", "toy"]))[:6]  # run's held-out set and toy settings)
+    plain = E.evaluate(merged, tok, heldout, n=1, temperature=1.0, max_new_tokens=24, seed=0, micro_batch=6,
+                       engine="hf")[0]
+    with open(tmp_path / "ev" / "responses.jsonl") as f:
+        assert [json.loads(line)["response"] for line in f] == [r["response"] for r in plain]

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -62,3 +63,22 @@ def test_a_run_killed_with_sigkill_then_resumed_is_the_same_run(first, tmp_path)
     assert not (out / "step_000009").exists()  # it really was killed mid-run
     train(out, 9, 4, "--resume", str(out))  # from its newest complete checkpoint
     assert rows(first) == rows(out)
+
+
+def test_a_lora_run_killed_with_sigkill_then_resumed_is_the_same_run(tmp_path):
+    """The same for LoRA: its checkpoints hold adapters, the trainer state and the base's fingerprint."""
+    lora = ["--lora_rank", "4"]
+    train(tmp_path / "straight", 6, 1, *lora)
+    out = tmp_path / "killed"
+    proc = train(out, 6, 2, *lora, wait=False)
+    deadline = time.time() + 300
+    while not (out / "step_000003").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "step_000006").exists()
+    train(out, 6, 3, "--resume", str(out))
+    assert rows(tmp_path / "straight") == rows(out)
+    a, b = (load_file(os.path.join(d, "step_000006", "adapter_model.safetensors"))
+            for d in (tmp_path / "straight", out))
+    assert all(torch.equal(a[k], b[k]) for k in a)
