@@ -93,6 +93,9 @@ class Config:
                 "per-token reward (the release: 0.001; loads a reference)"})
     clip_low: float = field(default=0.2, metadata={"help": "PPO clip below 1"})
     clip_high: float = field(default=0.2, metadata={"help": "PPO clip above 1"})
+    clip_ratio_c: float = field(default=3.0, metadata={
+        "help": "dual-clip, as verl and the release: where the advantage is negative the loss is at most -A * this "
+                "(a token whose ratio ran far above 1 cannot push down without bound); <= 1 turns it off"})
     agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = field(
         default="token_mean", metadata={
         "help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
@@ -290,6 +293,7 @@ _RULES = {  # field: (test, what it must be)
     "ppo_epochs": (lambda v: v >= 1, ">= 1"), "k_per_prompt": (lambda v: v >= 0, ">= 0"),
     "lam0": (lambda v: v >= 0, ">= 0"), "eta": (lambda v: v > -1, "> -1"),
     "clip_low": (lambda v: 0 <= v < 1, "in [0, 1)"), "clip_high": (lambda v: v >= 0, ">= 0"),
+    "clip_ratio_c": (lambda v: v >= 0, ">= 0 (<= 1: off)"),
     "weight_decay": (lambda v: v >= 0, ">= 0"), "grad_clip": (lambda v: v > 0, "> 0"),
     "log_every": (lambda v: v >= 1, ">= 1"), "eval_every": (lambda v: v >= 0, ">= 0 (0 = never)"),
     "eval_size": (lambda v: v >= 1, ">= 1"), "eval_temperature": (lambda v: v > 0, "> 0"),

@@ -90,17 +90,21 @@ def aggregate(per_token, mask, agg="token_mean", total=None):
     raise ValueError(f"unknown agg {agg!r}")
 
 
-def policy_loss(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2, agg="token_mean", total=None):
+def policy_loss(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2, agg="token_mean", total=None, clip_c=3.0):
     """PPO clipped surrogate: l_t = max(-A r_t, -A clip(r_t, 1 - clip_low, 1 + clip_high)), with
-    r_t = exp(logp_t - old_logp_t). logp, old_logp, mask (N, T); adv (N,) or (N, T).
+    r_t = exp(logp_t - old_logp_t), the log-ratio clamped to [-20, 20]; and dual-clip, as verl (and so the
+    release) has it: where A < 0 the loss is at most -A clip_c, so a token whose ratio ran far above 1 cannot
+    push the policy down without bound (clip_c <= 1 turns it off). logp, old_logp, mask (N, T); adv (N,) or (N, T).
     Returns (loss, stats): clip_frac = share of tokens whose gradient the clip cuts (r below the
     range with A < 0, or above it with A > 0); approx_kl = mean k3(old || new) over tokens; rows =
     per-row sums for the diagnostics (train.update keeps originals and replays apart): (N,) real
     tokens, sum of ratios, max ratio (0 on an empty row), clipped tokens, sum of k3."""
-    log_ratio = logp - old_logp
+    log_ratio = (logp - old_logp).clamp(-20.0, 20.0)  # as verl: exp never overflows
     ratio = log_ratio.exp()
     a = adv if adv.dim() == 2 else adv[:, None]  # (N, T) token advantages, or (N,) one per sequence
     per_token = torch.maximum(-a * ratio, -a * ratio.clamp(1 - clip_low, 1 + clip_high))
+    if clip_c > 1:  # dual-clip
+        per_token = torch.where(a < 0, torch.minimum(per_token, -a * clip_c), per_token)
     loss = aggregate(per_token, mask, agg, total)
     with torch.no_grad():  # from the same ratio the loss used: computed once per micro-batch
         m = mask.to(logp.dtype)
@@ -122,11 +126,11 @@ def kl_penalty(logp, ref_logp, mask, kind="k3", clamp=10.0):
 
 
 def hir_loss(logp, old_logp, adv, mask, ref_logp=None, beta=0.0, clip_low=0.2, clip_high=0.2,
-             agg="token_mean", total=None):
+             agg="token_mean", total=None, clip_c=3.0):
     """The whole objective for a mixed batch of originals and replays: the clipped surrogate plus
     beta * KL to the reference (beta = 0 by default, as in TRL). Replays need nothing special here:
     their old_logp (scored under the original prompt) and shared-group advantages come in."""
-    loss, stats = policy_loss(logp, old_logp, adv, mask, clip_low, clip_high, agg, total)
+    loss, stats = policy_loss(logp, old_logp, adv, mask, clip_low, clip_high, agg, total, clip_c)
     if beta > 0 and ref_logp is not None:
         kl = aggregate(kl_penalty(logp, ref_logp, mask), mask, agg, total)
         loss = loss + beta * kl

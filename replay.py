@@ -147,3 +147,23 @@ def hindsight(step, rollout, verdicts, instructions, tokenizer, sample_more, *, 
     rows = to_local(picked)
     return Hindsight(rollout, verdicts, rewrite(rollout, instructions, verdicts, rows, tokenizer, debug),
                      topup_rows, n_cand, budget)
+
+
+def diagnostics(adv, mask, is_replay, ilas, rollout, replay_entropy, n_groups):
+    """Replays apart from originals (sums over every rank): advantage mass of each sign (a row's
+    advantage; for token advantages its token mean), mean token entropy (originals: the sampling
+    distribution under q; replays: the policy under q'), the replays' mean response length (replay_resp_len: HiR's
+    replays of long, cut responses lengthen them), and the share of groups whose originals all fail."""
+    row_adv = adv if adv.dim() == 1 else (adv * mask).sum(1) / mask.sum(1).clamp(min=1)          # (N,)
+    out = {}
+    for prefix, sel in (("orig_", ~is_replay), ("replay_", is_replay)):
+        out[f"{prefix}adv_pos"] = float(distributed.sum_all(row_adv[sel].clamp(min=0).sum()))
+        out[f"{prefix}adv_neg"] = float(distributed.sum_all(row_adv[sel].clamp(max=0).sum()))
+    orig_entropy = mean_entropy(rollout)
+    out["orig_entropy"] = float(distributed.sum_all(orig_entropy.sum())) / max(distributed.sum_all(len(ilas)), 1)
+    n_rep = distributed.sum_all(len(replay_entropy))
+    out["replay_entropy"] = float(distributed.sum_all(replay_entropy.sum())) / n_rep if n_rep else 0.0
+    out["replay_resp_len"] = float(distributed.sum_all(mask[is_replay].sum())) / n_rep if n_rep else 0.0
+    best = torch.zeros(n_groups, device=ilas.device).scatter_reduce(0, rollout.group_ids, ilas, "amax")  # (G,)
+    out["all_fail_groups"] = float(distributed.sum_all((best == 0).sum())) / max(distributed.sum_all(n_groups), 1)
+    return out

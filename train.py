@@ -175,8 +175,8 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
             for rows in part.split(cfg.micro_batch):
                 logp = score(cfg, policy, tuple(x[rows] for x in full), grad=True)
                 loss, stats = hir.hir_loss(logp, old_logp[rows], adv[rows], mask[rows],
-                                           None if ref_logp is None else ref_logp[rows],
-                                           cfg.beta, cfg.clip_low, cfg.clip_high, cfg.agg, total)
+                                           None if ref_logp is None else ref_logp[rows], cfg.beta, cfg.clip_low,
+                                           cfg.clip_high, cfg.agg, total, cfg.clip_ratio_c)
                 loss.backward()
                 loss_sum += loss.item()
                 n, ratio, row_max, cut, k3 = stats["rows"]  # per-row sums, from the loss's own ratio
@@ -212,24 +212,6 @@ def mean_policy_entropy(cfg, policy, rollout):
                                 rollout.response_mask, cfg.temperature, with_entropy=True,
                                 share_prompts=cfg.share_prompts)
     return (ent * rollout.response_mask).sum(1) / rollout.response_mask.sum(1).clamp(min=1)
-
-
-def replay_diagnostics(adv, mask, is_replay, ilas, rollout, replay_entropy, n_groups):
-    """Replays apart from originals (sums over every rank): advantage mass of each sign (a row's
-    advantage; for token advantages its token mean), mean token entropy (originals: the sampling
-    distribution under q; replays: the policy under q'), and the share of groups whose originals all fail."""
-    row_adv = adv if adv.dim() == 1 else (adv * mask).sum(1) / mask.sum(1).clamp(min=1)          # (N,)
-    out = {}
-    for prefix, sel in (("orig_", ~is_replay), ("replay_", is_replay)):
-        out[f"{prefix}adv_pos"] = float(distributed.sum_all(row_adv[sel].clamp(min=0).sum()))
-        out[f"{prefix}adv_neg"] = float(distributed.sum_all(row_adv[sel].clamp(max=0).sum()))
-    orig_entropy = replay.mean_entropy(rollout)
-    out["orig_entropy"] = float(distributed.sum_all(orig_entropy.sum())) / max(distributed.sum_all(len(ilas)), 1)
-    n_rep = distributed.sum_all(len(replay_entropy))
-    out["replay_entropy"] = float(distributed.sum_all(replay_entropy.sum())) / n_rep if n_rep else 0.0
-    best = torch.zeros(n_groups, device=ilas.device).scatter_reduce(0, rollout.group_ids, ilas, "amax")  # (G,)
-    out["all_fail_groups"] = float(distributed.sum_all((best == 0).sum())) / max(distributed.sum_all(n_groups), 1)
-    return out
 
 
 def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructions, first=0):
@@ -273,8 +255,8 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     rows = distributed.sum_all(len(verdicts))  # 6. metrics: means over every rank's original rows
     return {"generated": rows, "topups": int(distributed.sum_all(topup_rows) > 0),
             "candidates": n_cand, "replays": distributed.sum_all(len(sources)),
-            "replay_budget": budget, **replay_diagnostics(adv, batch.response_mask, is_replay, ilas, rollout,
-                                                          replay_entropy, len(instructions)),
+            "replay_budget": budget, **replay.diagnostics(adv, batch.response_mask, is_replay, ilas, rollout,
+                                                           replay_entropy, len(instructions)),
             "ila": float(distributed.sum_all(ilas.sum())) / rows, "cla": float(distributed.sum_all(clas.sum())) / rows,
             "resp_len": float(distributed.sum_all(rollout.response_mask.sum())) / rows,
             "truncated": float(distributed.sum_all(rollout.truncated.sum())) / rows, **learned,

@@ -120,6 +120,34 @@ def test_policy_loss_matches_naive(agg, total):
     assert 0 <= stats["clip_frac"] <= 1 and stats["approx_kl"] >= 0
 
 
+def released_dual_clip(logp, old, adv, cl, ch, c):
+    """The released loss per token (verl's vanilla policy loss, read from its formula), in plain float64 scalars."""
+    log_ratio = min(max(logp - old, -20.0), 20.0)
+    ratio = math.exp(log_ratio)
+    clipped = max(-adv * ratio, -adv * min(max(ratio, 1 - cl), 1 + ch))
+    return min(-adv * c, clipped) if adv < 0 else clipped
+
+
+@pytest.mark.parametrize("c", [3.0, 1.5, 1.0])
+def test_dual_clip_equals_the_released_formula_in_a_float64_loop(c):
+    g = torch.Generator().manual_seed(1)
+    logp = -torch.rand(8, 12, generator=g, dtype=torch.float64) * 3
+    old = logp - torch.randn(8, 12, generator=g, dtype=torch.float64) * 1.5  # ratios from about 0.01 to 100
+    old[0, 0] = logp[0, 0] - 30  # a log-ratio beyond the clamp
+    adv = torch.randn(8, generator=g, dtype=torch.float64)
+    mask = torch.ones(8, 12, dtype=torch.float64)
+    logp = logp.clone().requires_grad_(True)
+    got, _ = H.policy_loss(logp, old, adv, mask, 0.2, 0.28, "token_mean", None, clip_c=c)
+    ref = sum(released_dual_clip(a, b, adv[i].item(), 0.2, 0.28, c if c > 1 else float("inf"))
+              for i in range(8) for a, b in zip(logp[i].tolist(), old[i].tolist())) / mask.sum().item()
+    assert got.item() == pytest.approx(ref, rel=1e-12, abs=1e-12)  # off: exp(20) dominates, hence rel
+    got.backward()
+    ratio = (logp - old).clamp(-20, 20).exp().detach()
+    capped = (adv[:, None] < 0) & (ratio > max(c, 1.2)) & (c > 1)  # the cap holds: no gradient there
+    assert capped.any() == (c > 1) and (logp.grad[capped] == 0).all()
+    assert (logp.grad[(adv[:, None] < 0) & (ratio > 1.2) & (ratio < c)] != 0).all()  # below the cap: PPO's
+
+
 def test_clipping_engages_exactly_outside_the_range():
     ratios = torch.tensor([0.5, 0.79, 0.81, 1.0, 1.19, 1.21, 2.0], dtype=torch.float64)
     for sign in (1.0, -1.0):

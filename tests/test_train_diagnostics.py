@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+import replay
 import train as T
 from constraints import ila
 from test_train import CRAFTED, crafted_step, crafted_verdicts
@@ -68,6 +69,7 @@ def test_replay_diagnostics_equal_a_naive_loop(monkeypatch, toy, adv):
     assert stats["orig_entropy"] == pytest.approx(sum(ent) / 12, rel=1e-5)
     want = sum(naive_entropy(model, cfg, batch, i) for i in replays) / 4
     assert stats["replay_entropy"] == pytest.approx(want, rel=1e-4)
+    assert stats["replay_resp_len"] == sum(float(batch.response_mask[i].sum()) for i in replays) / 4
     groups = [[ila(v) for v in crafted_verdicts()[g * 6:(g + 1) * 6]] for g in range(len(CRAFTED))]
     assert stats["all_fail_groups"] == sum(max(g) == 0 for g in groups) / len(groups)
 
@@ -81,7 +83,7 @@ def test_all_fail_share_counts_groups_with_no_success():
     ilas = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
     adv = torch.tensor([-1.0, 0.5, 2.0, -0.25, 0.0, 0.0, 3.0])
     is_replay = torch.tensor([False] * 6 + [True])
-    out = T.replay_diagnostics(adv, torch.ones(7, 2), is_replay, ilas, Rows(), torch.tensor([0.5]), 3)
+    out = replay.diagnostics(adv, torch.ones(7, 2), is_replay, ilas, Rows(), torch.tensor([0.5]), 3)
     assert out["all_fail_groups"] == pytest.approx(2 / 3)
     assert (out["orig_adv_pos"], out["orig_adv_neg"], out["replay_adv_pos"]) == (2.5, -1.25, 3.0)
-    assert out["orig_entropy"] == 1.0 and out["replay_entropy"] == 0.5
+    assert out["orig_entropy"] == 1.0 and out["replay_entropy"] == 0.5 and out["replay_resp_len"] == 2.0
