@@ -82,6 +82,9 @@ class Config:
     topup: bool = field(default=True, metadata={
         "help": "the released top-up: when candidates < k * B, ceil((k * B - candidates) / B) more samples per prompt, "
                 "trained as originals, and a replay budget of (k - that) * B (replay.py)"})
+    replay_truncated: bool = field(default=True, metadata={
+        "help": "a response cut at --max_new_tokens can be a replay (the release); false = an ablation: it is no "
+                "candidate, for the top-up's count too (replays of cut responses lengthen answers: docs/testbed.md)"})
     replay_baseline: Literal["shared", "originals"] = field(default="shared", metadata={
         "help": "hir with group advantages: shared = originals and replays normalized together (the release) | "
                 "originals = an ablation: originals' advantages from the originals alone, as in plain GRPO (an "

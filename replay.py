@@ -46,9 +46,11 @@ def replay_scores(cla, mean_entropy, step, lam0=2.0, eta=0.05):
     return hindsight_lambda(step, lam0, eta) * cla + mean_entropy
 
 
-def candidates(cla):
-    """(B,) bool: failures that satisfied at least one constraint."""
-    return (cla > 0) & (cla < 1)
+def candidates(cla, truncated=None):
+    """(B,) bool: failures that satisfied at least one constraint; with `truncated` ((B,) bool, the ablation
+    --replay_truncated false), not the responses cut at the length cap, whose replays teach long answers."""
+    out = (cla > 0) & (cla < 1)
+    return out if truncated is None else out & ~truncated.bool()
 
 
 def mean_entropy(rollout):
@@ -122,14 +124,17 @@ class Hindsight:
 
 
 def hindsight(step, rollout, verdicts, instructions, tokenizer, sample_more, *, k=2.0, lam0=2.0, eta=0.05,
-              mode="global", topup=True, seed=0, first=0, pad_id=None, debug=False):
+              mode="global", topup=True, seed=0, first=0, pad_id=None, debug=False, replay_truncated=True):
     """Points 1-5 of the docstring for one step. `sample_more(n)` returns (rollout, verdicts) of n
     more samples per prompt (the caller's sampler); `first` is the global index of this rank's first
-    prompt. Rows are ordered (round, prompt, sample): the first sampling, then the top-up."""
+    prompt. Rows are ordered (round, prompt, sample): the first sampling, then the top-up.
+    replay_truncated=False (an ablation): a response cut at the length cap is no candidate, for the top-up's count
+    too. The release replays them."""
+    cut = (lambda r: None) if replay_truncated else (lambda r: r.truncated)
     n_local = len(instructions)
     n_prompts = distributed.sum_all(n_local)                      # the whole step's B
     clas = torch.tensor([cla(v) for v in verdicts], device=rollout.response_ids.device)
-    n_cand = distributed.sum_all(int(candidates(clas).sum()))
+    n_cand = distributed.sum_all(int(candidates(clas, cut(rollout)).sum()))
     resample_n, budget = topup_plan(n_cand, n_prompts, k) if topup else (0, max(0, int(round(k * n_prompts))))
     rounds, topup_rows = [len(verdicts) // max(n_local, 1)], 0
     if resample_n:                                                # released: more originals, a smaller budget
@@ -137,11 +142,11 @@ def hindsight(step, rollout, verdicts, instructions, tokenizer, sample_more, *, 
         rollout, verdicts = cat_rollouts(rollout, extra, pad_id), verdicts + extra_verdicts
         rounds, topup_rows = rounds + [resample_n], len(extra_verdicts)
         clas = torch.tensor([cla(v) for v in verdicts], device=rollout.response_ids.device)
-        n_cand = distributed.sum_all(int(candidates(clas).sum()))
+        n_cand = distributed.sum_all(int(candidates(clas, cut(rollout)).sum()))
     scores = replay_scores(clas, mean_entropy(rollout), step, lam0, eta)
     # every rank's rows in single-process order, so ties and "random" draw the same rows for any world size
     (all_scores, all_cand, all_groups), to_local = distributed.gather_in_global_order(
-        [scores, candidates(clas), rollout.group_ids + first], rounds, n_local, first)
+        [scores, candidates(clas, cut(rollout)), rollout.group_ids + first], rounds, n_local, first)
     picked = select(all_scores, all_cand, all_groups, budget, mode, max(0, int(round(k - resample_n))),
                     random.Random(f"select:{seed}:{step}"))
     rows = to_local(picked)

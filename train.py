@@ -229,7 +229,8 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
             return extra, verify_rows(extra, instructions)
         found = replay.hindsight(step, rollout, verdicts, instructions, tok, sample_more, k=cfg.k_per_prompt,
                                  lam0=cfg.lam0, eta=cfg.eta, mode=cfg.select, topup=cfg.topup, seed=cfg.seed,
-                                 first=first, pad_id=tok.pad_token_id, debug=cfg.debug)
+                                 first=first, pad_id=tok.pad_token_id, debug=cfg.debug,
+                                 replay_truncated=cfg.replay_truncated)
         rollout, verdicts, replays = found.rollout, found.verdicts, found.replays
         sources, topup_rows, n_cand, budget = replays.source_rows, found.topup_rows, found.candidates, found.budget
     device = rollout.response_ids.device

@@ -147,3 +147,29 @@ def test_hindsight_makes_no_replays_when_the_topup_takes_the_budget(toy):
                        pad_id=tok.pad_token_id)
     assert calls == [2] and out.budget == 0 and out.replays.source_rows == [] and out.candidates == 2
     assert len(out.verdicts) == 5 and out.topup_rows == 2 and out.rollout.response_ids.shape[0] == 5
+
+
+@pytest.mark.parametrize("replay_truncated", [True, False])
+def test_replay_truncated_false_keeps_cut_responses_out_of_the_candidates_and_the_topup(toy, replay_truncated):
+    """B = 1, k = 2, 6 samples: 4 partial successes, 3 of them cut at the cap. The release (true) replays from all 4;
+    the ablation counts 1 candidate, so the released top-up draws 1 more sample and the budget is 1."""
+    model, tok = toy
+    ins = _instruction()
+    rollout = R.sample(model, tok, [ins.render()], n=6, max_new_tokens=4, seed=0)
+    rollout.texts = ['"river, tea"', '"river, river"', '"x y, river"', '"river tea"', "x, y", "x, y"]
+    rollout.truncated = torch.tensor([True, True, True, False, False, False])
+    verdicts = [verify(ins, t) for t in rollout.texts]
+    calls = []
+
+    def sample_more(n):
+        calls.append(n)
+        extra = R.sample(model, tok, [ins.render()], n=n, max_new_tokens=4, seed=1)
+        extra.texts, extra.truncated = ["x, y"] * n, torch.zeros(n, dtype=torch.bool)  # no candidate
+        return extra, [verify(ins, t) for t in extra.texts]
+    out = RP.hindsight(0, rollout, verdicts, [ins], tok, sample_more, k=2.0, pad_id=tok.pad_token_id,
+                       replay_truncated=replay_truncated)
+    partial = [r for r, v in enumerate(verdicts) if 0 < sum(v) < len(v)]
+    assert partial == [0, 1, 2, 3]  # the crafted texts do what they say
+    eligible = [r for r in partial if replay_truncated or not bool(rollout.truncated[r])]  # the slow reference
+    assert out.candidates == len(eligible) and set(out.replays.source_rows) <= set(eligible)
+    assert (calls, out.budget, len(out.replays.source_rows)) == (([], 2, 2) if replay_truncated else ([1], 1, 1))
