@@ -82,6 +82,10 @@ class Config:
     topup: bool = field(default=True, metadata={
         "help": "the released top-up: when candidates < k * B, ceil((k * B - candidates) / B) more samples per prompt, "
                 "trained as originals, and a replay budget of (k - that) * B (replay.py)"})
+    replay_old: Literal["q", "q_prime"] = field(default="q", metadata={
+        "help": "a replay's pi_old: q = its source row's, scored under the original prompt (the release; the ratio "
+                "is pi(y|q') / pi_old(y|q)) | q_prime = an ablation: the policy's own score of y under q' (the ratio "
+                "starts at 1), its reference log-probs under q' too"})
     replay_truncated: bool = field(default=True, metadata={
         "help": "a response cut at --max_new_tokens can be a replay (the release); false = an ablation: it is no "
                 "candidate, for the top-up's count too (replays of cut responses lengthen answers: docs/testbed.md)"})

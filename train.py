@@ -203,15 +203,16 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
     return out
 
 
-def mean_policy_entropy(cfg, policy, rollout):
-    """(N,) mean token entropy of the policy's full distribution at the sampling temperature, on `rollout`."""
+def policy_under(cfg, policy, rollout):
+    """The policy's (N, R) token log-probs of `rollout` (score()'s numbers) and (N,) mean token entropy of its full
+    distribution at the sampling temperature: for the replays, under q'."""
     if not rollout.texts:  # a step whose budget allowed no replays
-        return torch.zeros(0, device=rollout.response_ids.device)
+        return rollout.logprobs[:0], torch.zeros(0, device=rollout.response_ids.device)
     with torch.no_grad(), autocast(cfg):
-        _, ent = token_logprobs(policy, rollout.input_ids, rollout.attention_mask, rollout.position_ids,
-                                rollout.response_mask, cfg.temperature, with_entropy=True,
-                                share_prompts=cfg.share_prompts)
-    return (ent * rollout.response_mask).sum(1) / rollout.response_mask.sum(1).clamp(min=1)
+        logp, ent = token_logprobs(policy, rollout.input_ids, rollout.attention_mask, rollout.position_ids,
+                                   rollout.response_mask, cfg.temperature, with_entropy=True,
+                                   share_prompts=cfg.share_prompts)
+    return logp, (ent * rollout.response_mask).sum(1) / rollout.response_mask.sum(1).clamp(min=1)
 
 
 def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructions, first=0):
@@ -242,10 +243,15 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     batch, replay_entropy = rollout, torch.zeros(0, device=device)
     if replays is not None:  # replays succeed, in their source's group; pi_old(y | q) and ref(y | q) copied
         batch = cat_rollouts(rollout, replays.rollout, tok.pad_token_id)
-        old_logp = cat_right_padded([old_logp, old_logp[sources]], 0.0)
-        ref_logp = None if ref_logp is None else cat_right_padded([ref_logp, ref_logp[sources]], 0.0)
+        under_q_prime, replay_entropy = policy_under(cfg, policy, replays.rollout)  # entropy: the diagnostics'
+        old_rep, ref_rep = old_logp[sources], None if ref_logp is None else ref_logp[sources]
+        if cfg.replay_old == "q_prime":  # an ablation: the trust region is taken around pi(y | q'), the ratio starts
+            # at 1; what it gives up is the importance correction pi(y | q') / pi_old(y | q) of an off-policy replay
+            old_rep = under_q_prime
+            ref_rep = None if ref_logp is None else score(cfg, ref_model, replays.rollout)  # KL under q' too
+        old_logp = cat_right_padded([old_logp, old_rep], 0.0)
+        ref_logp = None if ref_logp is None else cat_right_padded([ref_logp, ref_rep], 0.0)
         rewards = torch.cat([rewards, torch.ones(len(sources), device=device)])
-        replay_entropy = mean_policy_entropy(cfg, policy, replays.rollout)  # under q', for the diagnostics
     is_replay = torch.arange(len(batch.texts), device=device) >= len(verdicts)                     # (N,)
     t3 = time.perf_counter()
     kl = old_logp - ref_logp if ref_logp is not None else None  # k1 per sampled token, for KL in the reward

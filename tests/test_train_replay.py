@@ -69,3 +69,24 @@ def test_the_released_topup_draws_fresh_samples_not_copies_of_the_first(monkeypa
     for j, t in enumerate(new):
         g = j // 4
         assert t not in old[g * 4:(g + 1) * 4], (j, t)  # a fresh draw, not a copy of its prompt's first rows
+
+
+@pytest.mark.parametrize("flags", [(), ("--adv", "reinforce_pp", "--kl_in_reward", "0.01")])
+def test_replay_old_q_prime_scores_pi_old_and_the_reference_under_the_hindsight_prompt(monkeypatch, toy, flags):
+    """The ablation --replay_old q_prime: a replay's pi_old is the policy's own score of y under q' (so its ratio
+    starts at 1), and its reference log-probs are scored under q' too; the originals' rows do not change."""
+    model, tok = toy
+    ref = copy.deepcopy(model).eval()
+    cfg, policy, seen, _ = crafted_step(monkeypatch, toy, "--replay_old", "q_prime", *flags, ref=ref)
+    base = crafted_step(monkeypatch, toy, *flags, ref=ref)[2]
+    batch, old, (_, sources) = seen["batch"], seen["old_logp"], seen["rewrites"][0]
+    rows = slice(B, B + len(sources))
+    args = (batch.input_ids[rows], batch.attention_mask[rows], batch.position_ids[rows], batch.response_mask[rows])
+    with torch.no_grad():  # the reference: a plain scoring pass of the replay rows, each under its own q'
+        want, want_ref = R.token_logprobs(policy, *args), R.token_logprobs(ref, *args)
+    mask = batch.response_mask[rows].bool()
+    assert float((old[rows] - want)[mask].abs().max()) < 1e-5
+    assert float((old[rows] - base["old_logp"][rows])[mask].abs().max()) > 1e-3  # not the source rows' pi_old(y|q)
+    assert torch.equal(old[:B], base["old_logp"][:B])
+    if seen["ref_logp"] is not None:
+        assert float((seen["ref_logp"][rows] - want_ref)[mask].abs().max()) < 1e-5
