@@ -83,12 +83,10 @@ class Config:
         "help": "the released top-up: when candidates < k * B, ceil((k * B - candidates) / B) more samples per prompt, "
                 "trained as originals, and a replay budget of (k - that) * B (replay.py)"})
     replay_old: Literal["q", "q_prime"] = field(default="q", metadata={
-        "help": "a replay's pi_old: q = its source row's, scored under the original prompt (the release; the ratio "
-                "is pi(y|q') / pi_old(y|q)) | q_prime = an ablation: the policy's own score of y under q' (the ratio "
-                "starts at 1), its reference log-probs under q' too"})
-    replay_truncated: bool = field(default=True, metadata={
-        "help": "a response cut at --max_new_tokens can be a replay (the release); false = an ablation: it is no "
-                "candidate, for the top-up's count too (replays of cut responses lengthen answers: docs/testbed.md)"})
+        "help": "a replay's pi_old: q = its source row's under the original prompt (the release) | q_prime = an "
+                "ablation: the policy's own score of y under q' (ratio 1 at first), the reference under q' too"})
+    replay_truncated: bool = field(default=True, metadata={"help": "a response cut at --max_new_tokens can be a "
+                                                               "replay (the release); false = an ablation: it is not"})
     replay_baseline: Literal["shared", "originals"] = field(default="shared", metadata={
         "help": "hir with group advantages: shared = originals and replays normalized together (the release) | "
                 "originals = an ablation: originals' advantages from the originals alone, as in plain GRPO (an "
@@ -100,9 +98,8 @@ class Config:
                 "per-token reward (the release: 0.001; loads a reference)"})
     clip_low: float = field(default=0.2, metadata={"help": "PPO clip below 1"})
     clip_high: float = field(default=0.2, metadata={"help": "PPO clip above 1"})
-    clip_ratio_c: float = field(default=3.0, metadata={
-        "help": "dual-clip, as verl and the release: where the advantage is negative the loss is at most -A * this "
-                "(a token whose ratio ran far above 1 cannot push down without bound); <= 1 turns it off"})
+    clip_ratio_c: float = field(default=3.0, metadata={"help": "dual-clip, as released: where A < 0 the loss is at "
+                                                                "most -A * this; <= 1 turns it off"})
     agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = field(
         default="token_mean", metadata={
         "help": "loss aggregation: token_mean | seq_mean_token_mean | seq_mean_token_sum_norm"})
@@ -126,9 +123,8 @@ class Config:
         "help": "modules that get adapters: all-linear (every linear layer of the decoder, not the LM head: PEFT's "
                 "name) or comma-separated module names (q_proj,v_proj)"})
     lora_merged_sampler: bool = field(default=True, metadata={
-        "help": "LoRA: sample from a copy of the weights with the adapters merged, refreshed after each step (1.19x "
-                "the unmerged decode speed on the CPU: bench/lora_speed.py); false: from the policy, adapters "
-                "unmerged (no copy: 2 bytes per parameter less in bf16)"})
+        "help": "LoRA: sample from a merged copy refreshed each step (1.19x faster decoding on the CPU: "
+                "bench/lora_speed.py); false: from the policy, adapters unmerged (no copy)"})
     grad_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory in the update"})
     share_prompts: bool = field(default=True, metadata={
         "help": "score each distinct prompt once, its n responses reading its keys and values (the same numbers up to "
@@ -147,9 +143,8 @@ class Config:
         "help": "auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32 | fp64 (tests); bf16: "
                 "sampling reads a bf16 copy of the weights, the update runs fp32 "
                 "master weights under bf16 autocast (train.py, precision and devices)"})
-    threads: int = field(default=0, metadata={
-        "help": "CPU threads (torch.set_num_threads); 0 = torch's default (one per core). A run repeats bit for bit "
-                "for a given value (plumbing/reproducible.py)"})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0 = torch's default, one per core); a run "
+                                                      "repeats bit for bit for a given value"})
     deterministic: bool = field(default=False, metadata={
         "help": "CUDA: deterministic kernels (torch.use_deterministic_algorithms, cuBLAS workspace), slower; on "
                 "the CPU runs repeat bit for bit whatever this says (docs/training.md, same seed, same run)"})
