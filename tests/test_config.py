@@ -140,3 +140,24 @@ def test_train_py_prints_a_usage_error_once_and_exits_2(tmp_path):
     run = subprocess.run([sys.executable, "train.py", "--model", "toy", "--lr", "-1", "--out", str(tmp_path / "o")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and run.stderr.count("error: bad config value --lr -1.0") == 1
+
+
+@pytest.mark.parametrize("name", ["release", "grpo"])
+def test_the_release_configs_hold_the_documented_values_each_with_its_source(name):
+    """configs/release.yaml equals docs/training.md's table of the released values (flag by flag, parsed the way
+    train.py parses it); every line of both files names its source in a comment."""
+    import re
+    text = (ROOT / "configs" / f"{name}.yaml").read_text()
+    keys = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert keys and all(re.match(r"^\w+: \S+ +# \S", line) for line in keys), "a value without its source"
+    cfg = C.parse_config(["--config", str(ROOT / "configs" / f"{name}.yaml"), "--device", "cpu"])
+    if name == "grpo":
+        assert (cfg.method, cfg.n, cfg.adv, cfg.kl_in_reward) == ("grpo", 8, "grpo", 0.0)
+        return
+    docs = (ROOT / "docs" / "training.md").read_text()
+    table = docs.split("<!-- release-table -->")[1].split("<!-- /release-table -->")[0]
+    documented = dict(re.findall(r"^\| `--(\w+)` \| `([^`]+)` \|", table, re.M))
+    assert len(documented) == len(keys) >= 25
+    for field, value in documented.items():
+        want = C.parse_config(["--device", "cpu", f"--{field}", value]).__dict__[field]
+        assert getattr(cfg, field) == want, field
