@@ -100,19 +100,27 @@ class Constraint:
 
 
 # ----------------------------------------------------------------------------- templates and instructions
-def _sentence(s):
+def sentence(s):
+    """A constraint's wording as a sentence: stripped, and a period unless it ends in , . ? or ! (synthetic data keeps
+    its sentence ends in the wording itself, so the released templates below render it unchanged)."""
     s = s.strip()
-    return s if s[-1:] in ",.?!" else s + "."  # as released: no period after ",", ".", "?" or "!"
+    return s if s[-1:] in ",.?!" else s + "."
 
 
-TEMPLATES = {
-    "type1": lambda task, cs: " ".join([task] + [_sentence(c) for c in cs]),
-    "type2": lambda task, cs: task + "\n" + " ".join(_sentence(c) for c in cs),
-    "type3": lambda task, cs: task + "\n\nThe output must follow the following rules:\n"
-                              + "\n".join(f"{i}. {_sentence(c)}" for i, c in enumerate(cs, 1)),
-    "type4": lambda task, cs: task + "\n\n" + "\n".join(f"- {_sentence(c)}" for c in cs),
-    "type5": lambda task, cs: " ".join(_sentence(c) for c in cs) + "\n\n" + task,
-    "type6": lambda task, cs: task + "\n\n" + "\n".join(_sentence(c) for c in cs),
+def _joined(cs):
+    """The release's running text (templates type1, type2, type5): each item and ". ", or " " after an item that ends
+    in , . ? or !; then stripped. Nothing else is stripped or added."""
+    return "".join(c + (" " if c[-1:] in ",.?!" else ". ") for c in cs).strip()
+
+
+TEMPLATES = {  # the release's _concat_question, template by template: type3, type4 and type6 add no period
+    "type1": lambda task, cs: f"{task} {_joined(cs)}",
+    "type2": lambda task, cs: f"{task}\n{_joined(cs)}",
+    "type3": lambda task, cs: f"{task}\n\n" + ("The output must follow the following rules:\n"
+                                              + "".join(f"{i}. {c}\n" for i, c in enumerate(cs, 1))).strip(),
+    "type4": lambda task, cs: f"{task}\n\n" + "".join(f"- {c}\n" for c in cs).strip(),
+    "type5": lambda task, cs: f"{_joined(cs)}\n\n{task}",
+    "type6": lambda task, cs: f"{task}\n\n" + "".join(f"{c}\n" for c in cs).strip(),
 }
 
 
@@ -135,7 +143,7 @@ class Instruction:
             return self.prompt
         if not self.constraints:
             return self.task
-        return TEMPLATES[self.template](self.task.strip(), [c.describe() for c in self.constraints])
+        return TEMPLATES[self.template](self.task, [c.describe() for c in self.constraints])  # unstripped, as released
 
     def rewrite(self, keep) -> "Instruction":
         """HiR's REWRITE: the same task and template with only the kept constraints, in order.

@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from constraints import KNOWN_IDS, MULDIMIF_ID, TEMPLATES, Constraint, Instruction
+from constraints import KNOWN_IDS, MULDIMIF_ID, TEMPLATES, Constraint, Instruction, sentence
 
 SOFT_SOURCES = {"type4"}  # HIR-16K's data_source of rows judged by an LLM: no rule checks them
 
@@ -343,7 +343,7 @@ def synthetic_instruction(rng, task, ids=KNOWN_IDS, max_constraints=3, templates
     for cid in rng.sample(list(ids), len(ids)):
         c = Constraint.sample(cid, rng, task, words)
         if not any(conflicts(c, d) for d in chosen):
-            chosen.append(Constraint(c.id, c.kwargs, c.describe(rng)))
+            chosen.append(Constraint(c.id, c.kwargs, sentence(c.describe(rng))))  # its sentence end in its wording
         if len(chosen) == want:
             break
     return Instruction(task, chosen, rng.choice(templates), uid)

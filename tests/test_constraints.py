@@ -140,15 +140,39 @@ def _instruction(template):
     return C.Instruction("Write a poem.", cs, template)
 
 
-RENDERED = {
+RENDERED = {  # the release's rule: ". " after an item in type1, type2, type5 unless it ends in , . ? !; none elsewhere
     "type1": "Write a poem. Do not use commas. Mention tea. Wrap it in quotes!",
     "type2": "Write a poem.\nDo not use commas. Mention tea. Wrap it in quotes!",
     "type3": "Write a poem.\n\nThe output must follow the following rules:\n"
-             "1. Do not use commas.\n2. Mention tea.\n3. Wrap it in quotes!",
-    "type4": "Write a poem.\n\n- Do not use commas.\n- Mention tea.\n- Wrap it in quotes!",
+             "1. Do not use commas\n2. Mention tea.\n3. Wrap it in quotes!",
+    "type4": "Write a poem.\n\n- Do not use commas\n- Mention tea.\n- Wrap it in quotes!",
     "type5": "Do not use commas. Mention tea. Wrap it in quotes!\n\nWrite a poem.",
-    "type6": "Write a poem.\n\nDo not use commas.\nMention tea.\nWrap it in quotes!",
+    "type6": "Write a poem.\n\nDo not use commas\nMention tea.\nWrap it in quotes!",
 }
+
+
+def released(question, criteria, q_type):
+    """The released _concat_question's output, rebuilt from its rule as facts (per template: what joins the items,
+    what follows each, where the task goes; the joined block stripped, nothing else): the slow reference."""
+    def running():
+        return "".join(c + (" " if c[-1] in ",.?!" else ". ") for c in criteria).strip()
+    blocks = {"type3": "The output must follow the following rules:\n" + "".join(
+                  f"{i + 1}. {c}\n" for i, c in enumerate(criteria)),
+              "type4": "".join("- " + c + "\n" for c in criteria), "type6": "".join(c + "\n" for c in criteria)}
+    if q_type in blocks:
+        return question + "\n\n" + blocks[q_type].strip()
+    return {"type1": question + " " + running(), "type2": question + "\n" + running(),
+            "type5": running() + "\n\n" + question}[q_type]
+
+
+@pytest.mark.parametrize("template", sorted(RENDERED))
+def test_templates_equal_the_released_rule_on_strings_it_treats_differently(template):
+    """Items ending in each of , . ? ! and in none, one ending in a space, and a task with surrounding space (the
+    release strips neither): our render equals the released rule's string."""
+    criteria = ["No commas", "Say yes,", "End with tea.", "Why not?", "Shout!", "Keep it short "]
+    cs = [C.Constraint("punctuation:no_comma", text=t) for t in criteria]
+    task = "  Write a poem about tea "
+    assert C.Instruction(task, cs, template).render() == released(task, criteria, template)
 
 
 @pytest.mark.parametrize("template", sorted(RENDERED))

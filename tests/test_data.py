@@ -32,7 +32,7 @@ def test_three_formats_parse(tmp_path):
            "ground_truth": json.dumps({"instruction_id_list": ["length_constraints:number_words"],
                                        "kwargs": [{"num_words": 20, "relation": "less than"}]})}
     a, b, c = D.load_instructions(_write(tmp_path, [ours, ifeval, hir]))
-    assert a.render() == "Write a poem.\n\n- No commas." and a.template == "type4"
+    assert a.render() == "Write a poem.\n\n- No commas" and a.template == "type4"  # type4 adds no period
     assert b.render() == "Write it. No commas." and b.id == "7" and b.prompt is not None
     assert c.render() == "Write a poem.\nUse under 20 words." and c.constraints[0].kwargs["num_words"] == 20
 
@@ -169,7 +169,7 @@ def test_hir16k_type3_row_loads_verifies_and_rewrites():
     assert ins.constraints[1].kwargs == {"first": "Length", "second": "Sentences",
                                          "text": "The response must contain at least 2 sentences"}
     assert ins.render() == ("Describe a sunrise.\n\nThe output must follow the following rules:\n"
-                            "1. The response must contain no more than 8 words.\n2. Use at least 2 sentences.")
+                            "1. The response must contain no more than 8 words\n2. Use at least 2 sentences")
     assert C.verify(ins, "Red sky. Warm light.") == [True, True]
     verdicts = C.verify(ins, "A red sky rose over the quiet sleeping town.")  # 9 words, 1 sentence
     assert verdicts == [False, False]
@@ -177,7 +177,7 @@ def test_hir16k_type3_row_loads_verifies_and_rewrites():
     assert keep == [True, True]
     hindsight = ins.rewrite([False, True])  # HiR keeps the satisfied items, in order, in the row's template
     assert hindsight.render() == ("Describe a sunrise.\n\nThe output must follow the following rules:\n"
-                                  "1. Use at least 2 sentences.")
+                                  "1. Use at least 2 sentences")
     assert hindsight.constraints == [ins.constraints[1]]
 
 

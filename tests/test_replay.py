@@ -71,8 +71,8 @@ def test_rewrite_renders_kept_constraints_in_order_and_copies_the_response(toy):
     assert verdicts[0] == [False, True, True, True] and verdicts[1] == [True, True, False, True]
     rep = RP.rewrite(rollout, [ins], verdicts, [0, 1], tok, debug=True)
     assert rep.instructions[0].render() == ("Write about tea.\n\nThe output must follow the following rules:\n"
-                                            "1. Mention the word river.\n2. Wrap it in double quotes.\n"
-                                            "3. Use at least 3 words.")
+                                            "1. Mention the word river\n2. Wrap it in double quotes\n"
+                                            "3. Use at least 3 words")  # type3 adds no period, as released
     assert [c.id for c in rep.instructions[1].constraints] == ["punctuation:no_comma", "keywords:existence",
                                                                "length_constraints:number_words"]
     assert all(i.template == "type3" for i in rep.instructions)
