@@ -262,8 +262,8 @@ def refuse_contradictions(cfg, saved, resume):
     """A flag (or --config file) that contradicts the resumed run is an error naming both values."""
     for name in FIXED_ON_RESUME:
         if name in saved and getattr(cfg, name) != saved[name]:
-            usage_error(f"--resume {resume}: --{name} {getattr(cfg, name)!r} contradicts the run's "
-                        f"{name} {saved[name]!r}; a resumed run keeps it (start a fresh run with another --out)")
+            raise UsageError(f"--resume {resume}: --{name} {getattr(cfg, name)!r} contradicts the run's "
+                             f"{name} {saved[name]!r}; a resumed run keeps it (start a fresh run with another --out)")
 
 
 def _looks_local(v):
@@ -319,36 +319,32 @@ class UsageError(SystemExit):
         return self.message
 
 
-def usage_error(message):
-    raise UsageError(message)
-
-
 def validate(cfg):
     for name, (ok, want) in _RULES.items():
         if not ok(getattr(cfg, name)):
             help_line = next(f.metadata["help"] for f in dc_fields(Config) if f.name == name)
-            usage_error(f"bad config value --{name} {getattr(cfg, name)!r}: must be {want} ({help_line})")
+            raise UsageError(f"bad config value --{name} {getattr(cfg, name)!r}: must be {want} ({help_line})")
     if cfg.min_constraints > cfg.max_constraints:
-        usage_error(f"bad config value --min_constraints {cfg.min_constraints}: must be at most --max_constraints "
-                         f"{cfg.max_constraints}")
+        raise UsageError(f"bad config value --min_constraints {cfg.min_constraints}: must be at most "
+                         f"--max_constraints {cfg.max_constraints}")
     if cfg.n == 0:
         cfg.n = 6 if cfg.method == "hir" else 8
     if cfg.n < 2 and cfg.adv in ("grpo", "drgrpo"):
-        usage_error(f"bad config value --n {cfg.n}: group advantages need at least 2 samples per prompt (a "
+        raise UsageError(f"bad config value --n {cfg.n}: group advantages need at least 2 samples per prompt (a "
                          "group of one has advantage 0, so nothing is learned); use --n 2 or more, "
                          "or --adv reinforce_pp")
     if cfg.replay_baseline != "shared" and (cfg.method != "hir" or cfg.adv == "reinforce_pp"):
-        usage_error(f"bad config value --replay_baseline {cfg.replay_baseline}: only --method hir with group "
+        raise UsageError(f"bad config value --replay_baseline {cfg.replay_baseline}: only --method hir with group "
                          f"advantages (--adv grpo or drgrpo) has replays in a group's baseline")
     if cfg.method == "hir" and cfg.k_per_prompt > cfg.n:
-        usage_error(f"bad config value --k_per_prompt {cfg.k_per_prompt}: must be at most --n {cfg.n} (a budget "
-                         "beyond the samples makes the top-up draw up to k more samples per prompt every step)")
+        raise UsageError(f"bad config value --k_per_prompt {cfg.k_per_prompt}: must be at most --n {cfg.n} (a "
+                         "budget beyond the samples makes the top-up draw up to k more samples per prompt every step)")
     try:  # auto -> what this machine has, checked now rather than after the model loads
         cfg.device = resolve_device(cfg.device)
         cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
         cfg.engine = resolve_engine(cfg.engine, cfg.device)
     except ValueError as e:
-        usage_error(f"bad config value: {e}")
+        raise UsageError(f"bad config value: {e}")
     return cfg
 
 

@@ -36,7 +36,7 @@ from transformers.utils import logging as hf_logging
 
 import hir
 import replay
-from config import UsageError, heldout_set, parse_config, training_data, usage_error
+from config import UsageError, heldout_set, parse_config, training_data
 from constraints import cla, ila, verify
 from eval import heldout_eval
 from models import DTYPES, bf16_linears, cast_weights, load_model
@@ -330,11 +330,11 @@ def main(argv=None):
     rank, world = distributed.init()  # (0, 1) without torchrun
     cfg.device = distributed.local_device(cfg.device)
     if cfg.prompts_per_step % world:
-        usage_error(f"--prompts_per_step {cfg.prompts_per_step} must be a multiple of the {world} ranks")
+        raise UsageError(f"--prompts_per_step {cfg.prompts_per_step} must be a multiple of the {world} ranks")
     share = cfg.prompts_per_step // world
     if cfg.mini_batches > share * cfg.n:  # checked before any work: each mini-batch needs rows of its own
-        usage_error(f"--mini_batches {cfg.mini_batches} is more than a step's {share * cfg.n} sampled rows "
-                    f"per process (--prompts_per_step {cfg.prompts_per_step} x --n {cfg.n} / {world} processes)")
+        raise UsageError(f"--mini_batches {cfg.mini_batches} is more than a step's {share * cfg.n} sampled rows "
+                         f"per process (--prompts_per_step {cfg.prompts_per_step} x --n {cfg.n} / {world} processes)")
     hf_logging.disable_progress_bar()  # one bar on the console: ours (not transformers' loading and saving bars)
     policy, sampler, ref_model, tok, optimizer, source, start = setup(cfg)
     heldout = heldout_set(cfg)
