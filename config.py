@@ -341,7 +341,8 @@ def validate(cfg):
                          "budget beyond the samples makes the top-up draw up to k more samples per prompt every step)")
     try:  # auto -> what this machine has, checked now rather than after the model loads
         cfg.device = resolve_device(cfg.device)
-        cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
+        # --plan --gpu_memory plans a CUDA run, where --dtype auto means bf16, whatever this machine has
+        cfg.dtype = resolve_dtype(cfg.dtype, "cuda" if cfg.plan and cfg.gpu_memory else cfg.device)
         cfg.engine = resolve_engine(cfg.engine, cfg.device)
     except ValueError as e:
         raise UsageError(f"bad config value: {e}")

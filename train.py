@@ -98,13 +98,13 @@ def score(cfg, model, batch, grad=False):
         return token_logprobs(model, *batch, cfg.temperature, share_prompts=cfg.share_prompts)
 
 
-def old_logprobs(cfg, policy, rollout):
+def old_logprobs(cfg, policy, sampler, rollout):
     """pi_old: by definition the policy's own scoring pass, `score()` (the full distribution at the
     sampling temperature, no top-p, under the update's autocast), so the ratio is 1 on every token
     before the first optimizer step. The behaviour log-probs are reused only where they are those same
-    numbers: fp32 sampling from the policy itself with top_p = 1 (with top-p they are renormalized
-    over the nucleus, in bf16 they come from the bf16 copy, with LoRA from the merged copy)."""
-    if cfg.dtype != "bf16" and cfg.top_p == 1.0 and not (cfg.lora_rank and cfg.lora_merged_sampler):
+    numbers: sampled from the policy itself, outside bf16, with top_p = 1 (with top-p they are
+    renormalized over the nucleus; a sampler copy, bf16's or LoRA's merged one, rounds otherwise)."""
+    if sampler is policy and cfg.dtype != "bf16" and cfg.top_p == 1.0:
         return rollout.logprobs
     return score(cfg, policy, rollout)
 
@@ -238,7 +238,7 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     ilas = torch.tensor([float(ila(v)) for v in verdicts], device=device)                          # (B * n,)
     clas = torch.tensor([cla(v) for v in verdicts], device=device)
     rewards = clas if cfg.method == "grpo_cla" else ilas
-    old_logp = old_logprobs(cfg, policy, rollout)                                                   # 4. pi_old
+    old_logp = old_logprobs(cfg, policy, sampler, rollout)                                          # 4. pi_old
     ref_logp = score(cfg, ref_model, rollout) if ref_model is not None else None  # the reference, also under q
     batch, replay_entropy = rollout, torch.zeros(0, device=device)
     if replays is not None:  # replays succeed, in their source's group; pi_old(y | q) and ref(y | q) copied
@@ -324,9 +324,9 @@ def setup(cfg):
 
 
 def main(argv=None):
-    cfg = parse_config(argv := sys.argv[1:] if argv is None else argv, usage=__doc__)
+    cfg = parse_config(sys.argv[1:] if argv is None else argv, usage=__doc__)
     if cfg.plan:  # the memory plan of this run, from the model's config alone: nothing loads, nothing is written
-        return plan.main(cfg, cfg.gpu_memory or None, any(a.split("=")[0] == "--dtype" for a in argv))
+        return plan.main(cfg, cfg.gpu_memory or None)
     rank, world = distributed.init()  # (0, 1) without torchrun
     cfg.device = distributed.local_device(cfg.device)
     if cfg.prompts_per_step % world:

@@ -224,10 +224,9 @@ def warn_if_over(cfg, gpu_gib=None):
                   f"{gpu:.0f} (python train.py --plan ...); try {advice(phase, cfg)[0]}")
 
 
-def main(cfg, gpu_gib=None, dtype_given=False):
-    """train.py --plan. With --gpu_memory on a machine without CUDA, the plan is for a CUDA run: --dtype auto means
-    bf16 there (and AdamW runs fused)."""
+def main(cfg, gpu_gib=None):
+    """train.py --plan. With --gpu_memory on a machine without CUDA, the plan is for a CUDA run (config.validate
+    resolved --dtype auto to bf16 for it; AdamW runs fused there)."""
     if gpu_gib is not None and not cfg.device.startswith("cuda"):
-        cfg = dataclasses.replace(cfg, device="cuda", dtype=cfg.dtype if dtype_given else "bf16")
+        cfg = dataclasses.replace(cfg, device="cuda")
     print(report(cfg, config_of(cfg.model), gpu_gib, rows_per_step(cfg), cfg.max_prompt_length))
-

@@ -137,6 +137,8 @@ def test_plan_on_a_folder_with_only_a_config_prints_the_table_and_one_json_line(
     assert {"rollout_gib", "update_gib", "step_gib", "gpu_gib", "fits"} <= set(last) and last["gpu_gib"] == 80
     assert last["fits"] is False and any("does not fit 80 GiB: try" in line for line in lines)
     assert "bf16, full" in lines[0]  # --gpu_memory plans a GPU run: --dtype auto is bf16 there
+    for flags, dtype in (([], "bf16"), (["--dtype", "fp32"], "fp32"), (["--gpu_memory", "0"], "fp32")):
+        assert C.parse_config(["--plan", "--gpu_memory", "80", *flags]).dtype == dtype  # a given --dtype stays
     # full fine-tuning: 7.6 B parameters x (4 fp32 weights + 8 AdamW + 4 gradients + 2 the bf16 sampler's) bytes
     # (fused AdamW on a GPU: no temporary), plus the assumed CUDA context and allocator slack
     assert 7.5e9 * 18 / 2 ** 30 < last["step_gib"] < (7.7e9 * 18 / 2 ** 30) * (1 + P.SLACK) + P.CUDA_CONTEXT_GIB
