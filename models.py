@@ -214,8 +214,9 @@ def merged_adapters(folder, dtype=torch.float32, device="cpu"):
     """(an ordinary model, tokenizer) from an adapter checkpoint: the base loaded in fp32, the adapters merged in
     fp32, then cast to `dtype` (merging into bf16 would round deltas below bf16's resolution of a weight away)."""
     from peft import PeftModel
-    base, tok = load_model(base_of(folder), dtype=torch.float32, device=device)
-    check_base(folder, fingerprint(base_of(folder), base))
+    name = base_of(folder)
+    base, tok = load_model(name, dtype=torch.float32, device=device)
+    check_base(folder, fingerprint(name, base))
     return cast_weights(PeftModel.from_pretrained(base, folder).merge_and_unload(), dtype), tok
 
 

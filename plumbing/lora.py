@@ -120,7 +120,7 @@ def make_merged_sampler(policy, dtype):
     from models import cast_weights
     sampler = copy.deepcopy(policy.get_base_model())
     from peft.tuners.lora import LoraLayer
-    for name, module in list(sampler.named_modules()):  # unwrap each adapted layer to its base layer
+    for module in list(sampler.modules()):  # unwrap each adapted layer to its base layer
         for child_name, child in list(module.named_children()):
             if isinstance(child, LoraLayer):
                 setattr(module, child_name, child.get_base_layer())

@@ -149,9 +149,8 @@ def plan(cfg, config, gpu_gib, rows, prompt_len, world=1):
         "optimizer": {**states, "sampler copy": sampler, "reference": reference, "gradients": grads,
                       "AdamW temporary": foreach_temp},
     }
-    for parts in phases.values():
-        if cuda:
-            parts["CUDA context and allocator slack"] = CUDA_CONTEXT_GIB * GIB + SLACK * sum(parts.values())
+    for parts in phases.values() if cuda else ():
+        parts["CUDA context and allocator slack"] = CUDA_CONTEXT_GIB * GIB + SLACK * sum(parts.values())
     return phases
 
 
@@ -181,14 +180,13 @@ def report(cfg, config, gpu_gib, rows, prompt_len):
         totals[phase] = sum(parts.values()) / GIB
         lines.append(f"  {phase:<10} {totals[phase]:8.2f} GiB  " + ", ".join(
             f"{k} {v / GIB:.2f}" for k, v in parts.items() if v))
-    gpu = gpu_gib if gpu_gib is not None else (torch.cuda.get_device_properties(0).total_memory / GIB
-                                                if torch.cuda.is_available() else None)
+    gpu = gpu_total(gpu_gib)
     fits = None if gpu is None else all(t <= gpu for t in totals.values())
     for phase, total in totals.items():
         if gpu is not None and total > gpu:
             lines.append(f"  {phase} does not fit {gpu:.0f} GiB: try " + ", ".join(advice(phase, cfg)))
-    ckpt = (shapes(config)["adapter_per_rank"] * cfg.lora_rank * 4 * 3 if cfg.lora_rank else
-            shapes(config)["params"] * 4 * 3) / GIB  # the weights (or adapters) and AdamW's two states, fp32
+    # on disk: the trained weights (or adapters) and AdamW's two states, all in the master dtype: 1.5 x the states
+    ckpt = 1.5 * phases["optimizer"]["optimizer states"] / GIB
     lines.append(f"  one checkpoint on disk: {ckpt:.2f} GiB")
     lines.append(json.dumps({"rollout_gib": round(totals["rollout"], 3), "scoring_gib": round(totals["scoring"], 3),
                              "update_gib": round(totals["update"], 3), "step_gib": round(totals["optimizer"], 3),
@@ -208,6 +206,13 @@ def rows_sampled(cfg, world=1):
     return cfg.prompts_per_step // world * cfg.n
 
 
+def gpu_total(gpu_gib=None):
+    """The GiB to plan for: --gpu_memory, else this machine's first GPU, else None (no verdict)."""
+    if gpu_gib:
+        return gpu_gib
+    return torch.cuda.get_device_properties(0).total_memory / GIB if torch.cuda.is_available() else None
+
+
 def warn_if_over(cfg, gpu_gib=None):
     """One line per phase whose plan is over the GPU's memory: a warning until a GPU measurement calibrates it."""
     from plumbing import distributed
@@ -217,7 +222,7 @@ def warn_if_over(cfg, gpu_gib=None):
     except Exception as e:  # a plan is advice: a config it cannot read must not stop the run
         print(f"[hir] no memory plan for {cfg.model} ({type(e).__name__}: {str(e)[:100]})")
         return
-    gpu = gpu_gib or torch.cuda.get_device_properties(0).total_memory / GIB
+    gpu = gpu_total(gpu_gib)
     for phase, parts in phases.items():
         if sum(parts.values()) / GIB > gpu:
             print(f"[hir] warning: the {phase} phase may need {sum(parts.values()) / GIB:.1f} GiB of this GPU's "

@@ -142,6 +142,8 @@ def test_plan_on_a_folder_with_only_a_config_prints_the_table_and_one_json_line(
     # full fine-tuning: 7.6 B parameters x (4 fp32 weights + 8 AdamW + 4 gradients + 2 the bf16 sampler's) bytes
     # (fused AdamW on a GPU: no temporary), plus the assumed CUDA context and allocator slack
     assert 7.5e9 * 18 / 2 ** 30 < last["step_gib"] < (7.7e9 * 18 / 2 ** 30) * (1 + P.SLACK) + P.CUDA_CONTEXT_GIB
+    params = P.shapes(P.config_of(str(folder)))["params"]  # on disk: fp32 weights and AdamW's two fp32 states
+    assert last["checkpoint_gib"] == pytest.approx(12 * params / 2 ** 30, abs=1e-3)
     assert not (tmp_path / "never").exists()  # a plan writes nothing
 
 
