@@ -43,8 +43,9 @@ from models import DTYPES, bf16_linears, cast_weights, load_model
 from plumbing import distributed, lora, plan
 from plumbing.reproducible import set_threads_and_determinism
 from plumbing.trackers import need, open_tracker
-from plumbing.rundir import (checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir, print_summary,
-                             read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run, write_json)
+from plumbing.rundir import (UnsafeCheckpoint, checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir,
+                             print_summary, read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run,
+                             write_json)
 from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
 
 # one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a
@@ -292,9 +293,7 @@ def setup(cfg):
         if not ckpt:
             raise
         older = [c for c in checkpoints(os.path.dirname(os.path.normpath(ckpt))) if step_of(c) < step_of(ckpt)]
-        why = ("an old-format trainer_state.pt holding more than tensors and plain values: refused, since "
-               "unpickling it could run code" if "Weights only load failed" in str(e)
-               else f"{type(e).__name__}: {' '.join(str(e).split())[:100]}")
+        why = str(e) if isinstance(e, UnsafeCheckpoint) else f"{type(e).__name__}: {' '.join(str(e).split())[:100]}"
         raise SystemExit(f"error: checkpoint {ckpt} is unreadable ({why}); resume from "
                          + (f"an older complete one: --resume {older[-1]} --out NEW_DIR" if older else
                             "scratch: no older checkpoint")) from None

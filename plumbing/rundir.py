@@ -12,8 +12,8 @@ holds nothing that runs code when read, so a downloaded run directory is safe to
   model.safetensors, config.json, tokenizer files   save_pretrained: an ordinary Hugging Face folder
   hir_config.json          the run's Config
   trainer_state.json       plain values: {"format": 1, "step", "data_position", "python_rng": [version,
-                           [625 ints], gauss], "param_groups": the optimizer's, "state_keys": {param index:
-                           [names]}, "plain_state": {param index: {name: number}}}
+                           [625 ints], gauss], "param_groups": the optimizer's, "plain_state": {param index:
+                           {name: number}} (an optimizer state's values that are not tensors)}
   trainer_state.safetensors  tensors: "torch_rng", "state.{param index}.{name}" (AdamW: step, exp_avg,
                            exp_avg_sq)
 With LoRA (--lora_rank, plumbing/lora.py) the weights are the adapters instead, never the base:
@@ -25,6 +25,7 @@ refuses any pickle that would run code.
 import dataclasses
 import json
 import os
+import pickle
 import random
 import re
 import shutil
@@ -42,9 +43,8 @@ def write_trainer_state(folder, step, optimizer, data_position):
     """The trainer state, in the format above: everything resume needs beside the weights."""
     opt = optimizer.state_dict()
     tensors = {"torch_rng": torch.get_rng_state()}
-    keys, plain = {}, {}
+    plain = {}
     for i, state in opt["state"].items():
-        keys[str(i)] = sorted(state)
         for name, value in state.items():
             if torch.is_tensor(value):
                 tensors[f"state.{i}.{name}"] = value.detach().contiguous().cpu()
@@ -52,11 +52,14 @@ def write_trainer_state(folder, step, optimizer, data_position):
                 plain.setdefault(str(i), {})[name] = value
     version, ints, gauss = random.getstate()
     meta = {"format": STATE_FORMAT, "step": step, "data_position": data_position,
-            "python_rng": [version, list(ints), gauss], "param_groups": opt["param_groups"],
-            "state_keys": keys, "plain_state": plain}
+            "python_rng": [version, list(ints), gauss], "param_groups": opt["param_groups"], "plain_state": plain}
     save_file(tensors, os.path.join(folder, "trainer_state.safetensors"))
     with open(os.path.join(folder, "trainer_state.json"), "w") as f:
         json.dump(meta, f)
+
+
+class UnsafeCheckpoint(Exception):
+    """An old-format trainer_state.pt that is more than tensors and plain values: refused, never unpickled."""
 
 
 def read_trainer_state(folder):
@@ -64,15 +67,23 @@ def read_trainer_state(folder):
     format; nothing read can run code (an old pickle that tries is refused by weights_only=True)."""
     path = os.path.join(folder, "trainer_state.json")
     if not os.path.exists(path):  # the format before 1
-        return torch.load(os.path.join(folder, "trainer_state.pt"), weights_only=True, map_location="cpu")
+        try:
+            return torch.load(os.path.join(folder, "trainer_state.pt"), weights_only=True, map_location="cpu")
+        except pickle.UnpicklingError:  # what weights_only raises for anything but tensors and plain values
+            raise UnsafeCheckpoint("an old-format trainer_state.pt holding more than tensors and plain values: "
+                                   "refused, since unpickling it could run code") from None
     with open(path) as f:
         meta = json.load(f)
     if meta.get("format") != STATE_FORMAT:
         raise ValueError(f"{path}: format {meta.get('format')!r}; this version reads format {STATE_FORMAT}")
     tensors = load_file(os.path.join(folder, "trainer_state.safetensors"))
-    state = {int(i): {name: tensors[f"state.{i}.{name}"] if f"state.{i}.{name}" in tensors
-                      else meta["plain_state"][i][name] for name in names}
-             for i, names in meta["state_keys"].items()}
+    state = {}
+    for key, value in tensors.items():  # "state.{param index}.{name}"
+        if key.startswith("state."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value
+    for i, values in meta["plain_state"].items():
+        state.setdefault(int(i), {}).update(values)
     version, ints, gauss = meta["python_rng"]
     return {"step": meta["step"], "data_position": meta["data_position"], "torch_rng": tensors["torch_rng"],
             "python_rng": (version, tuple(ints), gauss),
@@ -163,7 +174,10 @@ def prepare_run_dir(cfg):
         return None
     source = run_dir_of(cfg.resume)
     ckpt = os.path.normpath(cfg.resume) if is_checkpoint(cfg.resume) else (checkpoints(source) or [None])[-1]
-    step = step_of(ckpt) if ckpt else 0
+    try:
+        step = step_of(ckpt) if ckpt else 0  # a renamed folder's step is read from its state
+    except UnsafeCheckpoint as e:
+        raise SystemExit(f"error: checkpoint {ckpt}: {e}") from None
     if ckpt and cfg.steps <= step:  # refused before anything in the run directory changes
         raise SystemExit(f"error: --resume {cfg.resume}: its checkpoint is at step {step}, and --steps {cfg.steps} "
                          f"leaves nothing to train; --steps counts from step 0, so pass --steps {step + 1} or more")

@@ -164,6 +164,12 @@ def test_resume_refuses_a_pickle_that_would_run_code(tmp_path, capsys):
     assert "\n" not in message and re.match(r"error: checkpoint .*step_000002 is unreadable \(an old-format "
                                             r"trainer_state.pt .* could run code\); resume from an older", message)
     assert not marker.exists()  # the payload never ran
+    renamed = os.path.join(out, "mine")  # a renamed folder: its step is read from the state, refused there too
+    os.rename(ckpt, renamed)
+    with pytest.raises(SystemExit, match=r"^error: checkpoint .*mine: an old-format trainer_state.pt .* could run "
+                                         r"code$"):
+        T.main(["--resume", renamed, "--out", str(tmp_path / "fork"), "--steps", "3"])
+    assert not marker.exists()
 
 
 def test_the_old_pickle_format_still_resumes_exactly(tmp_path):
