@@ -43,9 +43,9 @@ from models import DTYPES, bf16_linears, cast_weights, load_model
 from plumbing import distributed, lora, plan
 from plumbing.reproducible import set_threads_and_determinism
 from plumbing.trackers import need, open_tracker
+from plumbing.report import write_json
 from plumbing.rundir import (UnsafeCheckpoint, checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir,
-                             print_summary, read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run,
-                             write_json)
+                             print_summary, read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run)
 from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
 
 # one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a

@@ -6,13 +6,12 @@ A directory holds one evaluation: eval_config.json (the command's settings), res
 block by block while generating), then responses.jsonl, results.jsonl and results.json, each written to a
 temporary name and renamed, results.json last. Another evaluation's directory is refused, never mixed.
 """
-import json
 import os
 import shutil
 import sys
 
 from data import write_jsonl
-from plumbing.report import read_json
+from plumbing.report import read_json, write_json
 
 
 def append_block(args):
@@ -49,9 +48,7 @@ def claim_out(args):
                      "(deletes what is there)")
     try:
         os.makedirs(args.out, exist_ok=True)
-        with open(config_path + ".tmp", "w") as f:
-            json.dump(mine, f, indent=1)
-        os.replace(config_path + ".tmp", config_path)
+        write_json(config_path, mine)
     except OSError as e:
         sys.exit(f"error: --out {args.out}: cannot write there ({e.strerror}); pass a writable directory")
     return 0
@@ -64,7 +61,5 @@ def finish_out(args, results, summary):
                        ("results.jsonl", [{k: v for k, v in r.items() if k != "prompt"} for r in results])):
         write_jsonl(os.path.join(args.out, name + ".tmp"), rows)
         os.replace(os.path.join(args.out, name + ".tmp"), os.path.join(args.out, name))
-    with open(os.path.join(args.out, "results.json.tmp"), "w") as f:
-        json.dump({"config": vars(args), "summary": summary}, f, indent=1)
-    os.replace(os.path.join(args.out, "results.json.tmp"), os.path.join(args.out, "results.json"))
+    write_json(os.path.join(args.out, "results.json"), {"config": vars(args), "summary": summary})
     os.remove(os.path.join(args.out, "responses.partial.jsonl"))

@@ -2,7 +2,8 @@
 
     python eval.py compare runs/eval_base runs/eval_hir     # reads each directory's results.json
 
-Kept apart from eval.py, which generates and scores; nothing here imports torch.
+Kept apart from eval.py, which generates and scores; nothing here imports torch. Also the two JSON helpers that
+train.py's run directories and eval.py's share: write_json (whole or absent) and read_json (one-line errors).
 """
 import json
 import os
@@ -47,6 +48,13 @@ def print_table(summary, file=None):
         print("per constraint id (IFEval's instruction id), strict %:", file=file)
         for cid, acc in summary["per_id"].items():
             print(f"  {cid:{WIDTH - 2}s} {acc:6.2f}", file=file)
+
+
+def write_json(path, value):
+    """Whole or absent: a temp file, then a rename (run directories' and evaluations' JSON files alike)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def read_json(path):

@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 
 from config import is_checkpoint, run_dir_of
 from plumbing import distributed, lora
+from plumbing.report import write_json
 
 STATE_FORMAT = 1  # trainer_state.json's "format": bumped when the layout above changes
 
@@ -196,13 +197,6 @@ def prepare_run_dir(cfg):
     print(f"[hir] resuming {cfg.out} from {ckpt} (step {step} of {cfg.steps})" if ckpt else
           f"[hir] {source} has no checkpoint yet: starting it over from step 0 with its saved config")
     return ckpt
-
-
-def write_json(path, value):
-    """Whole or absent: a temp file, then a rename."""
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 def read_metrics(out):
