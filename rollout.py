@@ -28,8 +28,8 @@ from torch.utils.checkpoint import checkpoint
 from data import PromptLimit
 from engines.fast import decode_fast
 from engines.shared_prompt import response_states
-from engines.step import (cat_right_padded, forward, position_ids_from, response_mask_from, row_uniforms,  # noqa: F401
-                          sample_token, sampling_logprobs)
+from engines.step import (cat_right_padded, forward, position_ids_from, response_mask_from, sample_token,  # noqa: F401
+                          sampling_logprobs, stream_uniforms)
 
 
 @dataclass
@@ -99,10 +99,10 @@ def prompt_limit(tokenizer, max_tokens, skip=False):
                        skip)
 
 
-def encode_prompts(tokenizer, prompts, device="cpu"):
-    """Chat-template each prompt as one user turn, then left-pad: (B, P) ids and mask."""
+def encode_prompts(tokenizer, prompts, device="cpu", width=0):
+    """Chat-template each prompt as one user turn, then left-pad: (B, P) ids and mask, P at least `width`."""
     rows = chat_ids(tokenizer, prompts)
-    P = max(len(r) for r in rows)
+    P = max(width, max(len(r) for r in rows))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids = torch.tensor([[pad] * (P - len(r)) + r for r in rows], device=device)
     mask = torch.tensor([[0] * (P - len(r)) + [1] * len(r) for r in rows], device=device)
@@ -111,16 +111,17 @@ def encode_prompts(tokenizer, prompts, device="cpu"):
 
 # ----------------------------------------------------------------------------- the hf engine
 @torch.no_grad()
-def decode_hf(model, ids, mask, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id):
+def decode_hf(model, ids, mask, max_new_tokens, temperature, top_p, uniforms, eos_ids, pad_id):
     """Plain decoding: prefill (b, P), then one cached forward per new token until every row has
-    emitted EOS. Returns (b, r) tokens, log-probs and entropies, r <= max_new_tokens."""
+    emitted EOS; row b draws step t's token with uniforms[b, t]. Returns (b, r) tokens, log-probs and
+    entropies, r <= max_new_tokens."""
     pos = position_ids_from(mask)
     logits, cache = forward(model, input_ids=ids, attention_mask=mask, position_ids=pos,
                             use_cache=True, logits_to_keep=1)
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     tokens, logps, ents = [], [], []
-    for _ in range(max_new_tokens):
-        tok, lp, ent = sample_token(logits[:, -1], temperature, top_p, row_uniforms(len(ids), generator, ids.device))
+    for t in range(max_new_tokens):
+        tok, lp, ent = sample_token(logits[:, -1], temperature, top_p, uniforms[:, t])
         tok = tok.masked_fill(done, pad_id)  # finished rows keep decoding pads (masked out later)
         tokens.append(tok), logps.append(lp), ents.append(ent)
         done |= torch.isin(tok, eos_ids)
@@ -135,24 +136,31 @@ def decode_hf(model, ids, mask, max_new_tokens, temperature, top_p, generator, e
 
 # ----------------------------------------------------------------------------- sample
 def sample(model, tokenizer, prompts, n=6, max_new_tokens=256, temperature=1.0, top_p=1.0, seed=0,
-           micro_batch=64, engine="hf"):
-    """n responses for each prompt (rows grouped: prompt i owns rows i*n .. i*n+n-1)."""
+           micro_batch=64, engine="hf", prompt_width=0):
+    """n responses for each prompt (rows grouped: prompt i owns rows i*n .. i*n+n-1). seed: one per prompt (a
+    list), or an int: prompt i's seed is seed + i. Prompt i's rows draw from the stream of its seed alone, so
+    its responses do not depend on the other prompts of the call nor on micro_batch. prompt_width: left-pad to
+    at least this many tokens (a caller that splits one batch into calls passes the batch's width, so every call
+    computes on the same shapes as one call would)."""
     if n < 1 or max_new_tokens < 1 or temperature < 0 or not 0 < top_p <= 1:
         raise ValueError(f"need n >= 1, max_new_tokens >= 1, temperature >= 0 (0 = greedy), 0 < top_p <= 1; got "
                          f"{n}, {max_new_tokens}, {temperature}, {top_p}")
     device = model.device
-    generator = torch.Generator(device).manual_seed(seed)
+    seeds = [seed + i for i in range(len(prompts))] if isinstance(seed, int) else list(seed)
+    if len(seeds) != len(prompts):
+        raise ValueError(f"need one seed per prompt: {len(seeds)} seeds for {len(prompts)} prompts")
+    uniforms = stream_uniforms(seeds, n, max_new_tokens, device)  # (G * n, max_new_tokens)
     eos_ids = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(eos_ids[0])
-    ids, mask = encode_prompts(tokenizer, prompts, device)        # (G, P)
+    ids, mask = encode_prompts(tokenizer, prompts, device, prompt_width)  # (G, P)
     if engine == "fast":
         tokens, logps, ents = decode_fast(model, ids, mask, n, max_new_tokens, temperature, top_p,
-                                          generator, eos_ids, pad_id, micro_batch)
+                                          uniforms, eos_ids, pad_id, micro_batch)
         ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
     elif engine == "hf":
         ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)  # (B, P): n copies each
         parts = [decode_hf(model, ids[i:i + micro_batch], mask[i:i + micro_batch], max_new_tokens,
-                           temperature, top_p, generator, eos_ids, pad_id)
+                           temperature, top_p, uniforms[i:i + micro_batch], eos_ids, pad_id)
                  for i in range(0, ids.shape[0], micro_batch)]
         tokens, logps, ents = (cat_right_padded([p[k] for p in parts], fill) for k, fill in
                                enumerate([pad_id, 0.0, 0.0]))

@@ -46,7 +46,7 @@ from plumbing.trackers import need, open_tracker
 from plumbing.report import write_json
 from plumbing.rundir import (UnsafeCheckpoint, checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir,
                              print_summary, read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run)
-from rollout import Rollout, cat_right_padded, cat_rollouts, sample, token_logprobs
+from rollout import Rollout, cat_right_padded, cat_rollouts, chat_ids, sample, token_logprobs
 
 # one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a
 # row whose every update was non-finite means the weights themselves are broken (e.g. --lr 2e6 for 2e-6)
@@ -99,14 +99,12 @@ def score(cfg, model, batch, grad=False):
         return token_logprobs(model, *batch, cfg.temperature, share_prompts=cfg.share_prompts)
 
 
-def old_logprobs(cfg, policy, sampler, rollout):
-    """pi_old: by definition the policy's own scoring pass, `score()` (the full distribution at the
-    sampling temperature, no top-p, under the update's autocast), so the ratio is 1 on every token
-    before the first optimizer step. The behaviour log-probs are reused only where they are those same
-    numbers: sampled from the policy itself, outside bf16, with top_p = 1 (with top-p they are
-    renormalized over the nucleus; a sampler copy, bf16's or LoRA's merged one, rounds otherwise)."""
-    if sampler is policy and cfg.dtype != "bf16" and cfg.top_p == 1.0:
-        return rollout.logprobs
+def old_logprobs(cfg, policy, rollout):
+    """pi_old: by definition the policy's own scoring pass, `score()` (the full distribution at the sampling
+    temperature, no top-p, under the update's autocast), so the ratio is 1 on every token before the first optimizer
+    step. Never the sampler's behaviour log-probs, even where they are the same numbers up to rounding (the policy
+    itself, fp32, top_p 1): their rounding depends on how many rows decoded together, and a run's numbers must not
+    (--rollout_batch). verl recomputes them too (`recompute_log_prob`)."""
     return score(cfg, policy, rollout)
 
 
@@ -117,19 +115,21 @@ def seed_int(parts):
 
 
 def sample_rollout(cfg, sampler, tok, instructions, seed, first=0, n=None):
-    """n responses per instruction, rollout_batch rows at a time (0: all at once). Each chunk has its
-    own seed, made of `seed` and the global index of its first prompt, so the samples a prompt gets do
-    not depend on how many ranks share the step (given the same rollout_batch)."""
+    """n responses per instruction, rollout_batch rows at a time (0: all at once). Each prompt samples from its
+    own stream, seeded by `seed` and its global index, so its samples depend neither on how the step's rows are
+    chunked (--rollout_batch) nor on how many ranks share the step."""
     sampler.eval()
     n = n or cfg.n
     per_call = max(1, cfg.rollout_batch // n) if cfg.rollout_batch else len(instructions)
+    texts = [ins.render() for ins in instructions]
+    width = max(map(len, chat_ids(tok, texts)))  # every call left-pads to the step's width: the same shapes
     parts = []
     for i in range(0, len(instructions), per_call):
         chunk = instructions[i:i + per_call]
         with torch.no_grad():  # no autocast: the sampler's weights already have the rollout's dtype
-            part = sample(sampler, tok, [ins.render() for ins in chunk], n=n, max_new_tokens=cfg.max_new_tokens,
-                          temperature=cfg.temperature, top_p=cfg.top_p, seed=seed_int((*seed, first + i)),
-                          micro_batch=len(chunk) * n, engine=cfg.engine)
+            part = sample(sampler, tok, texts[i:i + per_call], n=n, max_new_tokens=cfg.max_new_tokens,
+                          temperature=cfg.temperature, top_p=cfg.top_p, micro_batch=len(chunk) * n, engine=cfg.engine,
+                          seed=[seed_int((*seed, first + i + j)) for j in range(len(chunk))], prompt_width=width)
         part.group_ids += i  # group ids index `instructions`
         parts.append(part)
     return functools.reduce(lambda a, b: cat_rollouts(a, b, tok.pad_token_id), parts)
@@ -239,7 +239,7 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
     ilas = torch.tensor([float(ila(v)) for v in verdicts], device=device)                          # (B * n,)
     clas = torch.tensor([cla(v) for v in verdicts], device=device)
     rewards = clas if cfg.method == "grpo_cla" else ilas
-    old_logp = old_logprobs(cfg, policy, sampler, rollout)                                          # 4. pi_old
+    old_logp = old_logprobs(cfg, policy, rollout)                                                   # 4. pi_old
     ref_logp = score(cfg, ref_model, rollout) if ref_model is not None else None  # the reference, also under q
     batch, replay_entropy = rollout, torch.zeros(0, device=device)
     if replays is not None:  # replays succeed, in their source's group; pi_old(y | q) and ref(y | q) copied

@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import rollout as R  # noqa: E402
+from engines.step import stream_uniforms  # noqa: E402
 from models import load_model  # noqa: E402
 
 ap = argparse.ArgumentParser()
@@ -74,7 +75,7 @@ def sync():
 def run(engine, model, ids, mask):
     B = ids.shape[0]
     never = torch.tensor([-1], device=args.device)  # an EOS id that never occurs: forced length
-    gen = torch.Generator(args.device).manual_seed(0)
+    gen = stream_uniforms(range(B), 1, args.new, args.device)  # (B, new): every row's draws
     if engine.startswith("generate"):
         extra = {"cache_implementation": "static"} if engine == "generate-static" else {}
         return model.generate(input_ids=ids, attention_mask=mask, do_sample=True, max_new_tokens=args.new,
@@ -83,7 +84,7 @@ def run(engine, model, ids, mask):
         return R.decode_hf(model, ids, mask, args.new, 1.0, 1.0, gen, never, 0)
     from engines.fast import decode_fast
     n = args.n
-    return decode_fast(model, ids[::n], mask[::n], n, args.new, 1.0, 1.0, gen, never, 0, B)
+    return decode_fast(model, ids[::n], mask[::n], n, args.new, 1.0, 1.0, gen, never, 0, B)  # row b: gen[b]
 
 
 def weight_read_floor(B):
@@ -120,7 +121,7 @@ def real_workload():
         results = {}
         for engine in args.engines + (["fast-nocompact"] if "fast" in args.engines else []):
             def go(ids=ids, mask=mask, engine=engine):
-                g = torch.Generator(args.device).manual_seed(0)
+                g = stream_uniforms(range(ids.shape[0]), args.n, args.new, args.device)
                 if engine.startswith("generate"):
                     out = model.generate(input_ids=ids.repeat_interleave(args.n, 0),
                                          attention_mask=mask.repeat_interleave(args.n, 0), do_sample=True,
@@ -175,7 +176,7 @@ def profile(model):
     ids = torch.randint(3, model.config.vocab_size, (B // args.n, args.prompt_len), device=args.device)
     never = torch.tensor([-1], device=args.device)
     run_once = lambda: decode_fast(model, ids, torch.ones_like(ids), args.n, args.new, 1.0, 1.0,  # noqa: E731
-                                   torch.Generator(args.device).manual_seed(0), never, 0, B)
+                                   stream_uniforms(range(B), 1, args.new, args.device), never, 0, B)
     with torch.no_grad():
         run_once()  # warm-up and graph capture
         sync()

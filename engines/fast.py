@@ -16,7 +16,7 @@ Five ideas, each a few lines below:
 4. Compaction. Rows finish at different times (responses of 20 to 256 tokens), and a finished row
    decoded on costs as much as a live one. Once the live rows fit half the batch, the cache, mask and
    positions are cut to those rows (a bucket of size B/2, B/4, ...), and a graph is captured for the
-   new shape. Every row samples from its own uniform per step (engines/step.row_uniforms), so compacting
+   new shape. Every row samples from its own uniform per step (engines/step.stream_uniforms), so compacting
    never changes a row's tokens: tests/engines/test_fast.py checks it token for token in float64.
 5. Fewer host syncs. Reading `done` on the host stalls the GPU queue, so on CUDA the loop looks every 8
    steps (stop, compact); rows that ended meanwhile decode pads, and the trailing columns are trimmed.
@@ -29,7 +29,7 @@ import torch
 from torch.profiler import record_function
 from transformers import StaticCache
 
-from engines.step import (cat_right_padded, forward, kv_layers, position_ids_from, response_mask_from, row_uniforms,
+from engines.step import (cat_right_padded, forward, kv_layers, position_ids_from, response_mask_from,
                           sample_token)
 
 
@@ -106,7 +106,7 @@ def _bucket(live, size):
 
 
 @torch.no_grad()
-def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id,
+def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, uniforms, eos_ids, pad_id,
                    compact=True, check_every=1):
     G, P = ids.shape
     B, L = G * n, P + max_new_tokens
@@ -127,7 +127,7 @@ def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, gene
     logps, ents = (torch.zeros(B, max_new_tokens, dtype=dtype, device=ids.device) for _ in range(2))
     for t in range(max_new_tokens):
         with record_function("rollout.sample"):                     # labels for bench/rollout_speed.py --profile
-            u = row_uniforms(B, generator, ids.device)[rows]        # every row's own draw, compacted or not
+            u = uniforms[rows, t]                                   # every row's own draw, compacted or not
             tok, lp, ent = sample_token(logits, temperature, top_p, u)
             tok = tok.masked_fill(done, pad_id)
             tokens[rows, t], logps[rows, t], ents[rows, t] = tok, lp, ent
@@ -156,14 +156,15 @@ def _decode_groups(model, ids, mask, n, max_new_tokens, temperature, top_p, gene
     return tokens[:, :R], logps[:, :R], ents[:, :R]
 
 
-def decode_fast(model, ids, mask, n, max_new_tokens, temperature, top_p, generator, eos_ids, pad_id,
+def decode_fast(model, ids, mask, n, max_new_tokens, temperature, top_p, uniforms, eos_ids, pad_id,
                 micro_batch=64, compact=True, check_every=None):
-    """(G, P) prompts -> (G * n, R) tokens, log-probs, entropies; rows grouped by prompt.
+    """(G, P) prompts -> (G * n, R) tokens, log-probs, entropies; rows grouped by prompt. uniforms: (G * n,
+    max_new_tokens), row b's draw at each step (engines/step.stream_uniforms).
     Micro-batches hold whole groups (micro_batch // n prompts each). The host checks for finished rows
     every `check_every` steps (default: 8 on CUDA, where each check stalls the GPU queue; 1 on a CPU)."""
     check_every = check_every or (8 if ids.device.type == "cuda" else 1)
     per_call = max(1, micro_batch // n)
     parts = [_decode_groups(model, ids[i:i + per_call], mask[i:i + per_call], n, max_new_tokens, temperature,
-                            top_p, generator, eos_ids, pad_id, compact, check_every)
+                            top_p, uniforms[i * n:(i + per_call) * n], eos_ids, pad_id, compact, check_every)
              for i in range(0, ids.shape[0], per_call)]
     return tuple(cat_right_padded([p[k] for p in parts], fill) for k, fill in enumerate([pad_id, 0.0, 0.0]))

@@ -36,11 +36,15 @@ def sampling_logprobs(logits, temperature=1.0, top_p=1.0):
     return logits.log_softmax(-1)
 
 
-def row_uniforms(b, generator, device):
-    """(b,) uniforms in [0, 1), one per row per decode step. Each row draws its token from its own
-    uniform (inverse CDF), so a row's sample never depends on which other rows are still decoding:
-    the fast engine can drop finished rows (compaction) and every row keeps its tokens."""
-    return torch.rand(b, generator=generator, device=device, dtype=torch.float64)
+def stream_uniforms(seeds, n, steps, device):
+    """(len(seeds) * n, steps) float64 uniforms in [0, 1): prompt i's n rows draw from their own stream, seeded by
+    seeds[i], one uniform per row per decode step (drawn on the CPU: a seed samples the same tokens on any device).
+    Each row draws its token from its own uniform (inverse CDF), so a row's sample never depends on which rows
+    decode beside it: not on compaction (the fast engine drops finished rows), the rollout batch, or the number of
+    ranks. (steps, n) per prompt, transposed: row j reads column j."""
+    draws = [torch.rand(steps, n, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float64).T
+             for s in seeds]
+    return torch.cat(draws).to(device) if draws else torch.zeros(0, steps, dtype=torch.float64, device=device)
 
 
 def sample_token(logits, temperature, top_p, u):

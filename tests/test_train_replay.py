@@ -41,7 +41,8 @@ def test_the_released_topup_draws_fresh_samples_not_copies_of_the_first(monkeypa
     = 4 = n more samples per prompt. The top-up has a seed of its own: none of its rows repeats, token for token,
     a first-sampling row of its prompt (a top-up seeded as the first sampling, drawing as many, copies every row)."""
     model, tok = toy
-    cfg = C.parse_config(["--model", "toy", "--n", "4", "--k_per_prompt", "4", "--topup", "1"])
+    # seed 1: every row is 3 tokens or longer
+    cfg = C.parse_config(["--model", "toy", "--n", "4", "--k_per_prompt", "4", "--topup", "1", "--seed", "1"])
     policy = copy.deepcopy(model)
     drawn, seen, real_sample = [], {}, T.sample_rollout
 

@@ -15,9 +15,9 @@ import replay as RP
 import train as T
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-# fp64 so that "equal" can be tight; rollout_batch = one rank's share (2 prompts x 6), so the samples of a
-# prompt are the same whether one process or two draw them; hir with top-ups and global selection
-FLAGS = ["--model", "toy", "--dtype", "fp64", "--device", "cpu", "--prompts_per_step", "4", "--rollout_batch", "12",
+# fp64 so that "equal" can be tight; each prompt samples from its own stream (its global index), so its samples are
+# the same whether one process or two draw them; hir with top-ups and global selection
+FLAGS = ["--model", "toy", "--dtype", "fp64", "--device", "cpu", "--prompts_per_step", "4",
          "--eval_every", "0", "--save_every", "1", "--k_per_prompt", "3"]
 DRIVER = """
 import sys
