@@ -98,21 +98,22 @@ def policy_loss(logp, old_logp, adv, mask, clip_low=0.2, clip_high=0.2, agg="tok
     Returns (loss, stats): clip_frac = share of tokens whose gradient the clip cuts (r below the
     range with A < 0, or above it with A > 0); approx_kl = mean k3(old || new) over tokens; rows =
     per-row sums for the diagnostics (train.update keeps originals and replays apart): (N,) real
-    tokens, sum of ratios, max ratio (0 on an empty row), clipped tokens, sum of k3."""
+    tokens, sum of ratios, max ratio (0 on an empty row), clipped tokens, sum of k3, tokens dual-clip capped."""
     log_ratio = (logp - old_logp).clamp(-20.0, 20.0)  # as verl: exp never overflows
     ratio = log_ratio.exp()
     a = adv if adv.dim() == 2 else adv[:, None]  # (N, T) token advantages, or (N,) one per sequence
     per_token = torch.maximum(-a * ratio, -a * ratio.clamp(1 - clip_low, 1 + clip_high))
-    if clip_c > 1:  # dual-clip
-        per_token = torch.where(a < 0, torch.minimum(per_token, -a * clip_c), per_token)
+    capped = (a < 0) & (per_token > -a * clip_c) if clip_c > 1 else torch.zeros_like(per_token, dtype=torch.bool)
+    per_token = torch.where(capped, -a * clip_c, per_token)  # dual-clip: the same as min(per_token, -A c) where A < 0
     loss = aggregate(per_token, mask, agg, total)
     with torch.no_grad():  # from the same ratio the loss used: computed once per micro-batch
         m = mask.to(logp.dtype)
         cut = ((ratio < 1 - clip_low) & (a < 0)) | ((ratio > 1 + clip_high) & (a > 0))
         rows = (m.sum(1), (ratio * m).sum(1), (ratio * m).amax(1) if m.shape[1] else m.sum(1), (cut * m).sum(1),
-                ((ratio - 1 - log_ratio) * m).sum(1))
+                ((ratio - 1 - log_ratio) * m).sum(1), (capped * m).sum(1))
         n = rows[0].sum().clamp(min=1)
-        stats = {"clip_frac": rows[3].sum() / n, "approx_kl": rows[4].sum() / n, "rows": rows}
+        stats = {"clip_frac": rows[3].sum() / n, "approx_kl": rows[4].sum() / n, "dual_clip_frac": rows[5].sum() / n,
+                 "rows": rows}
     return loss, stats
 
 

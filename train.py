@@ -161,7 +161,7 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
     mask, params = batch.response_mask, lora.trainable(policy)  # with LoRA, the adapters alone
     is_replay = torch.zeros(len(mask), dtype=torch.bool, device=mask.device) if is_replay is None else is_replay
     kinds = {"orig": ~is_replay, "replay": is_replay}
-    sums = {k: torch.zeros(4, dtype=torch.float64, device=mask.device) for k in kinds}  # tokens, ratio, cut, k3
+    sums = {k: torch.zeros(5, dtype=torch.float64, device=mask.device) for k in kinds}  # tokens, ratio, cut, k3, dual
     ratio_max = {k: torch.zeros(1, dtype=torch.float64, device=mask.device) for k in kinds}
     order_rng = torch.Generator().manual_seed(seed_int((cfg.seed, step, "order")))
     full = (batch.input_ids, batch.attention_mask, batch.position_ids, mask)  # built once, sliced per micro-batch
@@ -180,10 +180,10 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
                                            cfg.clip_high, cfg.agg, total, cfg.clip_ratio_c)
                 loss.backward()
                 loss_sum += loss.item()
-                n, ratio, row_max, cut, k3 = stats["rows"]  # per-row sums, from the loss's own ratio
+                n, ratio, row_max, cut, k3, dual = stats["rows"]  # per-row sums, from the loss's own ratio
                 for kind, sel in kinds.items():
                     sel = sel[rows]
-                    sums[kind] += torch.stack([n[sel].sum(), ratio[sel].sum(), cut[sel].sum(), k3[sel].sum()]).double()
+                    sums[kind] += torch.stack([x[sel].sum() for x in (n, ratio, cut, k3, dual)]).double()
                     if sel.any():
                         ratio_max[kind] = torch.maximum(ratio_max[kind], row_max[sel].max().double())
             distributed.sum_gradients(params)  # every rank now holds the mini-batch's whole gradient
@@ -197,8 +197,9 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
             losses.append(loss_sum)
     out = {"loss": sum(losses) / len(losses), "grad_norm": float(grad_norm), "skipped_updates": skipped}
     for kind, prefix in (("orig", ""), ("replay", "replay_")):  # token means over every pass; originals first
-        n, ratio, cut, k3 = distributed.sum_all(sums[kind]).tolist()
+        n, ratio, cut, k3, dual = distributed.sum_all(sums[kind]).tolist()
         out |= {f"{prefix}clip_frac": cut / max(n, 1), f"{prefix}approx_kl": k3 / max(n, 1),
+                f"{prefix}dual_clip_frac": dual / max(n, 1),
                 f"{prefix}ratio_mean": ratio / max(n, 1),
                 f"{prefix}ratio_max": float(distributed.gather(ratio_max[kind]).max())}
     return out

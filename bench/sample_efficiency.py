@@ -24,6 +24,7 @@ the responses HiR needs to reach GRPO's final mean ILA over GRPO's total (below 
 with a 95% bootstrap interval over seeds.
 """
 import argparse
+import itertools
 import json
 import math
 import multiprocessing
@@ -46,6 +47,15 @@ ARMS = {"grpo": ["--method", "grpo"], "grpo_cla": ["--method", "grpo_cla"], "hir
         # the ablation: replays out of the originals' baseline (an all-fail group's failures get 0, as in GRPO)
         "hir_obase": ["--method", "hir", "--replay_baseline", "originals"],
         "grpo_n6": ["--method", "grpo", "--n", "6"]}  # a control: binary GRPO with HiR's 6 samples per prompt
+# HiR's targeted ablations (docs/testbed.md), each a train.py flag that is off by default: an arm hir_A or hir_A_B
+# (any of these, in this order) is HiR with GRPO advantages and those flags
+ABLATIONS = {"obase": ["--replay_baseline", "originals"],   # replays out of the originals' baseline
+             "notrunc": ["--replay_truncated", "false"],     # a response cut at the length cap is not a candidate
+             "qprime": ["--replay_old", "q_prime"],          # a replay's pi_old (and reference) scored under q'
+             "notopup": ["--topup", "false"]}                # no top-up: the released runs never reached it
+for _n in range(1, len(ABLATIONS) + 1):
+    for _combo in itertools.combinations(ABLATIONS, _n):
+        ARMS.setdefault("hir_" + "_".join(_combo), ["--method", "hir", *sum((ABLATIONS[a] for a in _combo), [])])
 LR = {arm: 3e-3 for arm in ARMS}  # used only when no sweep.json exists
 SWEEP_LRS = [1e-4, 3e-4, 1e-3]
 # Every arm generates the same number of responses (the x-axis), not the same number of steps: 240 steps of 8 prompts x
@@ -66,9 +76,11 @@ PRESETS = {"smollm2-gpu": dict(model="smollm2", arms=["hir", "grpo"], seeds=[0],
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     ap.add_argument("--regimes", nargs="+", default=list(REGIMES), help="easy hard (or model with --model)")
-    ap.add_argument("--arms", nargs="+", default=[a for a in ARMS if a not in ("hir_obase", "grpo_n6")],
-                    choices=list(ARMS), help="the study's five by default; hir_obase and grpo_n6: the ablation and "
-                                             "its control (docs/testbed.md)")
+    ap.add_argument("--arms", nargs="+", default=["grpo", "grpo_cla", "hir", "hir_rpp", "grpo_rpp"],
+                    choices=list(ARMS), metavar="ARM", help="the study's five by default (grpo grpo_cla hir hir_rpp "
+                    "grpo_rpp); grpo_n6: a control; hir_obase hir_notrunc hir_qprime hir_notopup: HiR with one "
+                    "ablation (ABLATIONS: --replay_baseline originals, --replay_truncated false, --replay_old q_prime, "
+                    "--topup false), hir_A_B...: with several, in that order (hir_notrunc_qprime)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--responses", type=int, default=RESPONSES, help="generated responses per run: each arm trains "
                     "ceil(N / (prompts per step x samples per prompt)) steps, so every arm ends at the same x")
@@ -188,8 +200,8 @@ def lrs_for(args, regime):
     found = next((p for p in (os.path.join(args.out, "sweep.json"), os.path.join(HERE, "results", "sweep.json"))
                   if os.path.exists(p)), None)
     swept = json.load(open(found))["best"] if found else {}
-    best = swept.get(regime) or swept.get("easy", {})  # a regime the sweep did not cover takes the easy one's lrs
-    lrs = {arm: best.get(arm, LR[arm]) for arm in args.arms}
+    # an arm the sweep did not cover in this regime takes its easy-regime lr
+    lrs = {arm: swept.get(regime, {}).get(arm, swept.get("easy", {}).get(arm, LR.get(arm, 3e-3))) for arm in args.arms}
     for item in args.lr:
         arm, _, value = item.partition("=")
         lrs[arm] = float(value)

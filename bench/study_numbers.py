@@ -20,10 +20,18 @@ def curve(out, start):
 
 DIAGNOSTICS = ["ila", "cla", "orig_entropy", "clip_frac", "approx_kl", "grad_norm", "all_fail_groups", "orig_adv_neg",
                "replays", "replay_ratio_mean", "replay_clip_frac", "replay_approx_kl", "replay_adv_pos", "resp_len",
-               "truncated"]
+               "truncated", "replay_resp_len", "dual_clip_frac", "replay_dual_clip_frac", "topups"]
 # more pairs for summary.json's "ratios" (A_vs_B: the responses A needs to reach B's final mean ILA, over B's total):
 # GRPO against HiR (the reverse reading), the release's pair, the ablation against GRPO
 PAIRS = [("grpo", "hir"), ("hir_rpp", "grpo_rpp"), ("grpo_rpp", "hir_rpp"), ("hir_obase", "grpo")]
+
+
+def pairs(arms):
+    """PAIRS, plus every HiR variant (hir_X, hir_X_Y: sample_efficiency.ABLATIONS) against grpo and against hir:
+    the responses the variant needs to reach that arm's final mean ILA, over its total."""
+    variants = [a for a in arms if a.startswith("hir_") and a not in ("hir_rpp", "hir_obase")]
+    return [p for p in PAIRS if p[0] in arms and p[1] in arms] + [(v, b) for v in variants for b in ("grpo", "hir")
+                                                                    if b in arms]
 
 
 def diagnostics(outs, first=10):
@@ -115,7 +123,7 @@ def summarize(curves, start, seeds):
                                "responses HiR needs to reach GRPO's final mean ILA, over GRPO's total")
     entry["ratios"] = {f"{a}_vs_{b}": {"ratio": finite(ratio(curves[a], curves[b], seeds, budgets)),
                                        "ci95": [finite(x) for x in bootstrap(curves[a], curves[b], seeds, budgets)]}
-                       for a, b in PAIRS if a in curves and b in curves}  # null: never or undefined
+                       for a, b in pairs(curves)}  # null: never or undefined
     return entry
 
 

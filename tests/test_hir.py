@@ -137,7 +137,7 @@ def test_dual_clip_equals_the_released_formula_in_a_float64_loop(c):
     adv = torch.randn(8, generator=g, dtype=torch.float64)
     mask = torch.ones(8, 12, dtype=torch.float64)
     logp = logp.clone().requires_grad_(True)
-    got, _ = H.policy_loss(logp, old, adv, mask, 0.2, 0.28, "token_mean", None, clip_c=c)
+    got, stats = H.policy_loss(logp, old, adv, mask, 0.2, 0.28, "token_mean", None, clip_c=c)
     ref = sum(released_dual_clip(a, b, adv[i].item(), 0.2, 0.28, c if c > 1 else float("inf"))
               for i in range(8) for a, b in zip(logp[i].tolist(), old[i].tolist())) / mask.sum().item()
     assert got.item() == pytest.approx(ref, rel=1e-12, abs=1e-12)  # off: exp(20) dominates, hence rel
@@ -145,6 +145,10 @@ def test_dual_clip_equals_the_released_formula_in_a_float64_loop(c):
     ratio = (logp - old).clamp(-20, 20).exp().detach()
     capped = (adv[:, None] < 0) & (ratio > max(c, 1.2)) & (c > 1)  # the cap holds: no gradient there
     assert capped.any() == (c > 1) and (logp.grad[capped] == 0).all()
+    loop_capped = sum(c > 1 and adv[i] < 0 and released_dual_clip(a, b, adv[i].item(), 0.2, 0.28, c) ==
+                      -adv[i].item() * c < released_dual_clip(a, b, adv[i].item(), 0.2, 0.28, float("inf"))
+                      for i in range(8) for a, b in zip(logp[i].tolist(), old[i].tolist()))
+    assert stats["dual_clip_frac"].item() == loop_capped / 96 and (loop_capped > 0) == (c > 1)  # the metric
     assert (logp.grad[(adv[:, None] < 0) & (ratio > 1.2) & (ratio < c)] != 0).all()  # below the cap: PPO's
 
 

@@ -214,3 +214,23 @@ def test_diagnostics_png_has_a_curve_per_arm_and_diagnostic(tmp_path):
         plt.Axes.plot = real
     assert open(path, "rb").read(4) == b"\x89PNG" and len(drawn) == 2 * len(N.DIAG_PLOT)
     assert drawn[0] == ([48, 96, 144, 192, 240], [1.0, 2.0, 3.0, 4.0, 5.0], "hir")  # the seeds' mean per step
+
+
+def test_ablation_arms_are_hir_with_their_flags_and_are_compared_with_grpo_and_hir(tmp_path):
+    import config as C
+    cfg = C.parse_config([*S.ARMS["hir_notrunc_qprime"], "--out", str(tmp_path)])
+    assert (cfg.method, cfg.replay_truncated, cfg.replay_old, cfg.topup, cfg.replay_baseline) == \
+        ("hir", False, "q_prime", True, "shared")
+    cfg = C.parse_config([*S.ARMS["hir_notopup"], "--out", str(tmp_path)])
+    assert (cfg.topup, cfg.replay_truncated, cfg.replay_old) == (False, True, "q")
+    assert len([a for a in S.ARMS if a.startswith("hir_") and a != "hir_rpp"]) == 2 ** len(S.ABLATIONS) - 1
+    pairs = N.pairs(["grpo", "hir", "hir_obase", "hir_qprime", "hir_rpp"])
+    assert ("hir_qprime", "grpo") in pairs and ("hir_qprime", "hir") in pairs and ("hir_obase", "grpo") in pairs
+    assert ("hir_rpp", "grpo") not in pairs and ("hir_rpp", "grpo_rpp") not in pairs  # grpo_rpp absent
+
+
+def test_an_arm_the_regimes_sweep_left_out_takes_its_easy_lr(tmp_path):
+    json.dump({"best": {"easy": {"grpo": 3e-4, "hir_rpp": 3e-4}, "hard": {"hir_rpp": 1e-4}}},
+              open(tmp_path / "sweep.json", "w"))
+    lrs = S.lrs_for(S.parse(["--out", str(tmp_path), "--arms", "grpo", "hir_rpp"]), "hard")
+    assert lrs == {"grpo": 3e-4, "hir_rpp": 1e-4}
