@@ -11,7 +11,6 @@ the dataclass, the toy preset (`--model toy`), a `--config` file, the saved conf
 run, and last the flags on the command line.
 """
 import argparse
-import json
 import math
 import os
 import re
@@ -23,6 +22,7 @@ from transformers import HfArgumentParser
 from constraints import KNOWN_IDS, SAMPLERS
 from data import synthetic_set
 from models import load_tokenizer, resolve_device, resolve_dtype, resolve_engine
+from plumbing.config_files import read_config_file, run_dir_of, saved_config
 
 # what a random 2-layer model can learn in minutes: using a few keywords, word counts, no commas
 TOY_IDS = ["keywords:existence", "length_constraints:number_words", "punctuation:no_comma"]
@@ -181,66 +181,16 @@ class Parser(HfArgumentParser):
         self.exit(2, f"error: {message}" + (f" ({self.help_lines[name]})" if name in self.help_lines else "") + "\n")
 
 
-def read_config_file(path):
-    """A JSON or YAML mapping of Config fields."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        if path.endswith((".yaml", ".yml")):
-            import yaml
-            try:
-                values = yaml.safe_load(text)
-            except yaml.YAMLError as e:  # not a ValueError: one line with the place, not yaml's drawing
-                mark = getattr(e, "problem_mark", None)
-                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-                problem = getattr(e, "problem", None) or e
-                raise SystemExit(f"error: --config {path}: not valid YAML ({problem}{where})") from None
-        else:
-            values = json.loads(text)
-    except (OSError, ValueError, ImportError) as e:
-        raise SystemExit(f"error: --config {path}: {e}") from None
-    known = {f.name for f in dc_fields(Config)}
-    if not isinstance(values, dict) or set(values) - known:
-        raise SystemExit(f"error: --config {path}: must map Config fields to values; unknown: "
-                         f"{sorted(set(values) - known) if isinstance(values, dict) else type(values).__name__}")
-    return values
-
-
-def saved_config(resume, quiet=False):
-    """The config a run was started with: a checkpoint folder's hir_config.json, or a run
-    directory's config.json. Where to write, and the device (a property of the machine), are not
-    carried over; the dtype is, since it decides the numbers."""
-    if not os.path.isdir(resume):
-        raise SystemExit(f"error: --resume {resume}: no such directory")
-    path = os.path.join(resume, "hir_config.json" if is_checkpoint(resume) else "config.json")
-    if not os.path.exists(path):
-        raise SystemExit(f"error: --resume {resume}: neither a run directory (config.json) nor a checkpoint "
-                         "folder (trainer_state.json and hir_config.json)")
-    skip, known = ("out", "resume", "overwrite", "config", "device"), {f.name for f in dc_fields(Config)}
-    with open(path) as f:
-        saved = json.load(f)
-    if set(saved) - known and not quiet:  # a run from another version of this file
-        print(f"[hir] {path}: ignoring fields this version does not have: {sorted(set(saved) - known)}")
-    return {k: v for k, v in saved.items() if k in known and k not in skip}
-
-
-def is_checkpoint(path):
-    return any(os.path.exists(os.path.join(path, f"trainer_state.{ext}")) for ext in ("json", "pt"))  # .pt: old runs
-
-
-def run_dir_of(resume):
-    return os.path.dirname(os.path.normpath(resume)) if is_checkpoint(resume) else resume
-
-
 def parse_config(argv, usage=__doc__):
     """Command line -> a validated Config, with the layered defaults of the module docstring."""
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     for name in ("--model", "--config", "--resume"):
         pre.add_argument(name)
     known = pre.parse_known_args(argv)[0]
-    layers = read_config_file(known.config) if known.config else {}
+    names = {f.name for f in dc_fields(Config)}
+    layers = read_config_file(known.config, names) if known.config else {}
     if known.resume:
-        layers |= saved_config(known.resume) | {"out": run_dir_of(known.resume)}
+        layers |= saved_config(known.resume, names) | {"out": run_dir_of(known.resume)}
     model = known.model or layers.get("model")
     parser = Parser(Config, usage + "\n--model toy presets: " + ", ".join(f"{k}={v}" for k, v in TOY_PRESET.items()))
     parser.set_defaults(**{**(TOY_PRESET if model == "toy" else {}), **layers})
@@ -249,7 +199,7 @@ def parse_config(argv, usage=__doc__):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     cfg = validate(cfg)
     if known.resume:
-        refuse_contradictions(cfg, saved_config(known.resume, quiet=True), known.resume)
+        refuse_contradictions(cfg, saved_config(known.resume, names, quiet=True), known.resume)
     return cfg
 
 

@@ -29,7 +29,7 @@ from data import PromptLimit
 from engines.fast import decode_fast
 from engines.shared_prompt import response_states
 from engines.step import (cat_right_padded, forward, position_ids_from, response_mask_from, sample_token,  # noqa: F401
-                          sampling_logprobs, stream_uniforms)
+                          sampling_logprobs, stream_uniforms)  # noqa: F401 (sampling_logprobs: re-exported)
 
 
 @dataclass

@@ -24,7 +24,6 @@ import copy  # noqa: E402 (the rest of the imports)
 import dataclasses
 import functools
 import hashlib
-import json
 import math
 import random
 import sys

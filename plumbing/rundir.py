@@ -33,8 +33,8 @@ import shutil
 import torch
 from safetensors.torch import load_file, save_file
 
-from config import is_checkpoint, run_dir_of
 from plumbing import distributed, lora
+from plumbing.config_files import is_checkpoint, run_dir_of
 from plumbing.report import write_json
 
 STATE_FORMAT = 1  # trainer_state.json's "format": bumped when the layout above changes
