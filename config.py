@@ -108,9 +108,16 @@ class Config:
     mini_batches: int = field(default=1, metadata={"help": "optimizer steps per training step and PPO epoch, each on "
                                                            "1/this of the rows (the release: 2)"})
     micro_batch: int = field(default=8, metadata={"help": "rows per forward/backward (gradient accumulation)"})
-    rollout_batch: int = field(default=0, metadata={
-        "help": "rows decoded together (sampling, held-out eval); 0 = all "
-                "of them at once (no gradients, so memory is the KV cache)"})
+    rollout_batch: str = field(default="auto", metadata={
+        "help": "rows decoded together (sampling, held-out eval): N, 0 = all of them at once, or auto = the most whose "
+                "KV cache fits the GPU memory the plan leaves free (all of them on a CPU; plumbing/plan.py). A run's "
+                "numbers do not depend on it"})
+    score_tokens: int = field(default=32768, metadata={
+        "help": "tokens (rows x padded length) per no-grad scoring forward (pi_old, reference, replays' entropy); a "
+                "prompt's rows stay together, so a chunk can hold more. A run's numbers do not depend on it"})
+    lm_head_chunk: int = field(default=1024, metadata={
+        "help": "response tokens per LM-head call when scoring: the (chunk, vocabulary) fp32 logits exist one chunk "
+                "at a time"})
     lr: float = field(default=2e-6, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (the release: 0.01)"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
@@ -232,7 +239,8 @@ _RULES = {  # field: (test, what it must be)
     "model": (is_model_name, "toy, smollm2, an existing folder, or a hub id (org/name)"),
     "steps": (lambda v: v >= 1, ">= 1"), "prompts_per_step": (lambda v: v >= 1, ">= 1"),
     "n": (lambda v: v >= 0, ">= 0"), "micro_batch": (lambda v: v >= 1, ">= 1"),
-    "mini_batches": (lambda v: v >= 1, ">= 1"), "rollout_batch": (lambda v: v >= 0, ">= 0"),
+    "mini_batches": (lambda v: v >= 1, ">= 1"), "score_tokens": (lambda v: v >= 1, ">= 1"),
+    "lm_head_chunk": (lambda v: v >= 1, ">= 1"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_prompt_length": (lambda v: v >= 1, ">= 1"),
     "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"), "lora_rank": (lambda v: v >= 0, ">= 0 (0 = off)"),
     "lora_alpha": (lambda v: v > 0, "> 0"), "gpu_memory": (lambda v: v >= 0, ">= 0 (0 = this machine's)"),
@@ -270,6 +278,10 @@ class UsageError(SystemExit):
 
 
 def validate(cfg):
+    rollout_batch = str(cfg.rollout_batch)  # a flag's string, or a saved run's int
+    if rollout_batch != "auto" and not (rollout_batch.isdigit()):
+        raise UsageError(f"bad config value --rollout_batch {cfg.rollout_batch!r}: must be auto or >= 0 "
+                         "(0 = all rows at once)")
     for name, (ok, want) in _RULES.items():
         if not ok(getattr(cfg, name)):
             help_line = next(f.metadata["help"] for f in dc_fields(Config) if f.name == name)
@@ -296,6 +308,10 @@ def validate(cfg):
         cfg.engine = resolve_engine(cfg.engine, cfg.device)
     except ValueError as e:
         raise UsageError(f"bad config value: {e}")
+    # auto: on CUDA (or a plan for it) train.py resolves it from the memory plan before the weights load (-1 until
+    # then); on a CPU every row at once
+    cuda = cfg.device.startswith("cuda") or (cfg.plan and cfg.gpu_memory)
+    cfg.rollout_batch = (-1 if cuda else 0) if rollout_batch == "auto" else int(rollout_batch)
     return cfg
 
 

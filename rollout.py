@@ -27,7 +27,7 @@ from torch.utils.checkpoint import checkpoint
 
 from data import PromptLimit
 from engines.fast import decode_fast
-from engines.shared_prompt import response_states
+from engines.shared_prompt import prompt_groups, response_states
 from engines.step import (cat_right_padded, forward, position_ids_from, response_mask_from, sample_token,  # noqa: F401
                           sampling_logprobs, stream_uniforms)  # noqa: F401 (sampling_logprobs: re-exported)
 
@@ -182,27 +182,61 @@ def _body_and_head(model):
 
 
 def _chunk_logprobs(head, h, targets, temperature, softcap, with_entropy):
+    # rows padded to a multiple of 8: a CPU matmul of 1-3 rows (float32) or of rows not a multiple of 4 (float64)
+    # takes another kernel and rounds a row otherwise than in a larger call; this keeps a token's numbers the same
+    # whichever LM-head chunk it falls in (--score_tokens, --lm_head_chunk)
+    c = h.shape[0]
+    h, targets = F.pad(h, (0, 0, 0, -c % 8)), F.pad(targets, (0, -c % 8))
     logits = head(h)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # (c, V): float32 at least
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     logp = (logits / temperature).log_softmax(-1)
     entropy = -(logp.exp() * logp).sum(-1) if with_entropy else None  # another (c, V) pass: only if asked
-    return logp.gather(-1, targets[:, None])[:, 0], entropy
+    return logp.gather(-1, targets[:, None])[:c, 0], None if entropy is None else entropy[:c]
+
+
+def prompt_chunks(group, per_row, max_tokens):
+    """Row index tensors that split a batch into forwards of at most max_tokens (rows x padded length per_row)
+    each, a prompt's rows (equal `group`, (B,)) always together, so every chunk scores its rows as the whole batch
+    would (a prompt with more rows than the bound is a chunk of its own). Prompts in order of first appearance."""
+    chunks, rows = [], []
+    for g in dict.fromkeys(group.tolist()):
+        members = (group == g).nonzero()[:, 0].tolist()
+        if rows and (len(rows) + len(members)) * per_row > max_tokens:
+            chunks.append(rows)
+            rows = []
+        rows = rows + members
+    chunks.append(rows)
+    return [torch.tensor(sorted(c), device=group.device) for c in chunks]
 
 
 def token_logprobs(model, input_ids, attention_mask, position_ids, response_mask, temperature=1.0,
-                   with_entropy=False, chunk_tokens=1024, share_prompts=True):
+                   with_entropy=False, chunk_tokens=1024, share_prompts=True, max_tokens=0, _distinct_ok=False):
     """Log-probs (B, R) of the last R = response_mask.shape[1] tokens of input_ids (B, P + R),
     at `temperature`; with entropy (B, R) too if asked. 0 where response_mask is 0. share_prompts: run
-    each distinct prompt once (the same numbers up to rounding; False: the plain pass, the reference)."""
+    each distinct prompt once (the same numbers up to rounding; False: the plain pass, the reference).
+    chunk_tokens: response tokens per LM-head call. max_tokens: without autograd, forwards of at most this many
+    tokens (prompt_chunks), each taking the path the whole batch takes (0 = one forward)."""
     B, R = response_mask.shape
+    if max_tokens and not torch.is_grad_enabled() and B * input_ids.shape[1] > max_tokens and R > 0:
+        group = prompt_groups(input_ids, attention_mask, input_ids.shape[1] - R)[1]
+        shares = len(set(group.tolist())) < B  # then every chunk takes the shared-prompt pass, as the batch would
+        out = None
+        for rows in prompt_chunks(group, input_ids.shape[1], max_tokens):
+            got = token_logprobs(model, input_ids[rows], attention_mask[rows], position_ids[rows], response_mask[rows],
+                                 temperature, with_entropy, chunk_tokens, share_prompts, 0, shares)
+            got = got if with_entropy else (got,)
+            out = out or [torch.zeros(B, R, dtype=x.dtype, device=x.device) for x in got]
+            for o, x in zip(out, got):
+                o[rows] = x
+        return tuple(out) if with_entropy else out[0]
     P = input_ids.shape[1] - R
     body, head = _body_and_head(model)
     checkpointed = getattr(body, "gradient_checkpointing", False) and torch.is_grad_enabled()  # it drops caches
     states = None
     if share_prompts and R > 0 and not checkpointed:  # each distinct prompt once (engines/shared_prompt.py)
-        states = response_states(body, input_ids, attention_mask, position_ids, P)     # (B, R, H) or None
+        states = response_states(body, input_ids, attention_mask, position_ids, P, _distinct_ok)  # (B, R, H) / None
     if states is None:  # the plain pass: every row's prompt again
         states = body(input_ids=input_ids, attention_mask=attention_mask,
                       position_ids=position_ids).last_hidden_state[:, P - 1:P - 1 + R]  # (B, R, H)

@@ -95,7 +95,8 @@ def score(cfg, model, batch, grad=False):
     if isinstance(batch, Rollout):
         batch = (batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask)
     with torch.set_grad_enabled(grad), autocast(cfg):
-        return token_logprobs(model, *batch, cfg.temperature, share_prompts=cfg.share_prompts)
+        return token_logprobs(model, *batch, cfg.temperature, chunk_tokens=cfg.lm_head_chunk,
+                              share_prompts=cfg.share_prompts, max_tokens=cfg.score_tokens)  # no grad: by tokens
 
 
 def old_logprobs(cfg, policy, rollout):
@@ -212,16 +213,17 @@ def policy_under(cfg, policy, rollout):
     with torch.no_grad(), autocast(cfg):
         logp, ent = token_logprobs(policy, rollout.input_ids, rollout.attention_mask, rollout.position_ids,
                                    rollout.response_mask, cfg.temperature, with_entropy=True,
-                                   share_prompts=cfg.share_prompts)
+                                   chunk_tokens=cfg.lm_head_chunk, share_prompts=cfg.share_prompts,
+                                   max_tokens=cfg.score_tokens)
     return logp, (ent * rollout.response_mask).sum(1) / rollout.response_mask.sum(1).clamp(min=1)
 
 
 def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructions, first=0):
     """One step on this rank's `instructions` (global prompt indices first, first + 1, ...) -> metrics."""
-    t0 = time.perf_counter()
+    t0, _ = time.perf_counter(), plan.peak_gib(cfg.device, "")  # CUDA: the step's peaks per phase, from here
     rollout = sample_rollout(cfg, sampler, tok, instructions, seed=(cfg.seed, step), first=first)   # 1. sample
     sampled_tokens = float(distributed.sum_all(rollout.response_mask.sum()))
-    t1 = time.perf_counter()
+    t1, peaks = time.perf_counter(), plan.peak_gib(cfg.device, "rollout")
     verdicts = verify_rows(rollout, instructions)                                                   # 2. verify
     t2 = time.perf_counter()
     sources, topup_rows, n_cand, budget, replays = [], 0, 0, 0, None
@@ -254,12 +256,12 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
         ref_logp = None if ref_logp is None else cat_right_padded([ref_logp, ref_rep], 0.0)
         rewards = torch.cat([rewards, torch.ones(len(sources), device=device)])
     is_replay = torch.arange(len(batch.texts), device=device) >= len(verdicts)                     # (N,)
-    t3 = time.perf_counter()
+    t3, peaks = time.perf_counter(), peaks | plan.peak_gib(cfg.device, "scoring")  # with a top-up's sampling
     kl = old_logp - ref_logp if ref_logp is not None else None  # k1 per sampled token, for KL in the reward
     adv = advantages(cfg, rewards, batch, kl, is_replay)                                            # 5. update
     learned = update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_replay)
     refresh_sampler(sampler, policy)
-    t4 = time.perf_counter()
+    t4, peaks = time.perf_counter(), peaks | plan.peak_gib(cfg.device, "update")  # with the optimizer step
     rows = distributed.sum_all(len(verdicts))  # 6. metrics: means over every rank's original rows
     return {"generated": rows, "topups": int(distributed.sum_all(topup_rows) > 0),
             "candidates": n_cand, "replays": distributed.sum_all(len(sources)),
@@ -267,16 +269,16 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
                                                            replay_entropy, len(instructions)),
             "ila": float(distributed.sum_all(ilas.sum())) / rows, "cla": float(distributed.sum_all(clas.sum())) / rows,
             "resp_len": float(distributed.sum_all(rollout.response_mask.sum())) / rows,
+            "prompt_len_max": int(rollout.prompt_mask.sum(1).max()),  # rank 0's longest prompt: the GPU check's plan
             "truncated": float(distributed.sum_all(rollout.truncated.sum())) / rows, **learned,
             "time_rollout": t1 - t0, "time_verify": t2 - t1, "time_replay": t3 - t2, "time_update": t4 - t3,
-            "tokens_per_s": sampled_tokens / (t1 - t0)}
+            "tokens_per_s": sampled_tokens / (t1 - t0), **peaks}
 
 
 # ----------------------------------------------------------------------------- main
 def setup(cfg):
     set_threads_and_determinism(cfg)
-    if cfg.device.startswith("cuda"):  # before the weights load: a plan over the GPU's memory warns in one line
-        plan.warn_if_over(cfg, cfg.gpu_memory or None)
+    plan.before_load(cfg)  # CUDA: --rollout_batch auto from the memory plan; a phase over the GPU warns in one line
     if cfg.report_to != "none":  # a missing tracker library stops the run before any work
         need(cfg.report_to)
     source = training_data(cfg)  # the data first: a bad row fails before the model loads

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one-GPU check: GPU tests, then 20 real training steps per method and the IFEval eval on SmolLM2.
 #   bash bench/gpu_check.sh tests      # the GPU tests and the NCCL path (torchrun, one process)
-#   bash bench/gpu_check.sh smollm2    # 20 steps each of HiR and GRPO on SmolLM2, the IFEval eval, rollout speed
+#   bash bench/gpu_check.sh smollm2    # 20 steps each of HiR and GRPO on SmolLM2 (each phase's peak memory beside
+#                                      # the plan: bench/plan_vs_peak.py), the IFEval eval, rollout speed
 #   bash bench/gpu_check.sh lora       # 20 LoRA steps on SmolLM2, with torch.cuda.max_memory_reserved (needs peft)
 # Estimated (not yet run on a GPU) at about 9 minutes of GPU time for runs 1 and 2 (1, then 7 to 8), and up to 4
 # for the lora run. Every command has its own time limit (run 1: 4 min, run 2: 590 s at most), so a slow part is
@@ -52,6 +53,7 @@ smollm2)
     echo "train $method: exit $?, $(( $(date +%s) - start )) s wall"
     tr '\r' '\n' < "$logs/train_$method.log" | grep -v "it/s]$" | grep . | tail -4
     summary "$work/$method" | tee -a "$logs/summary.txt"
+    python bench/plan_vs_peak.py "$work/$method" | tee -a "$logs/summary.txt"  # each phase's peak beside the plan
   done
   start=$(date +%s)
   timeout 110 python eval.py --model smollm2 --data ../shared/ifeval/input_data.jsonl --max-new-tokens 1024 \
@@ -77,6 +79,7 @@ print(f'[hir] torch.cuda.max_memory_reserved {torch.cuda.max_memory_reserved() /
   echo "train lora: exit $?, $(( $(date +%s) - start )) s wall"
   tr '\r' '\n' < "$logs/train_lora.log" | grep "^\[hir\]" | tail -5
   summary "$work/lora" | tee -a "$logs/summary.txt"
+  python bench/plan_vs_peak.py "$work/lora" | tee -a "$logs/summary.txt"
   ;;
 *)
   echo "usage: bash bench/gpu_check.sh tests|smollm2|lora (see the top of this file)"; exit 2 ;;

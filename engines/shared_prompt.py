@@ -15,14 +15,20 @@ from transformers import DynamicCache
 from engines.step import cache_of, call, kv_layers
 
 
-def response_states(body, input_ids, attention_mask, position_ids, P):
+def prompt_groups(input_ids, attention_mask, P):
+    """(G, 2P) distinct prompts (ids and mask) and (N,) each row's index into them."""
+    prompts = torch.cat([input_ids[:, :P], attention_mask[:, :P].to(input_ids.dtype)], 1)   # (N, 2P)
+    return torch.unique(prompts, dim=0, return_inverse=True)                                 # (G, 2P), (N,)
+
+
+def response_states(body, input_ids, attention_mask, position_ids, P, distinct_ok=False):
     """Hidden states (N, R, H) at positions P - 1 .. P + R - 2 of (N, P + R) rows, the ones that predict the
     R response tokens: what body(...).last_hidden_state[:, P - 1:-1] gives, with each distinct prompt run once.
     None when that would not pay or not be exact (the caller then takes the plain pass): every row's prompt is
-    distinct, or the model's cache does not hold every prompt key (a sliding window shorter than the prompt)."""
-    prompts = torch.cat([input_ids[:, :P], attention_mask[:, :P].to(input_ids.dtype)], 1)   # (N, 2P)
-    unique, row_prompt = torch.unique(prompts, dim=0, return_inverse=True)                   # (G, 2P), (N,)
-    if len(unique) == len(input_ids):
+    distinct (unless distinct_ok: a chunk of a batch that shares, which must round as the batch does), or the
+    model's cache does not hold every prompt key (a sliding window shorter than the prompt)."""
+    unique, row_prompt = prompt_groups(input_ids, attention_mask, P)
+    if len(unique) == len(input_ids) and not distinct_ok:
         return None
     rows = torch.arange(len(row_prompt), device=input_ids.device)
     first = torch.full((len(unique),), len(rows), dtype=torch.long, device=input_ids.device)

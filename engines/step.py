@@ -42,8 +42,8 @@ def stream_uniforms(seeds, n, steps, device):
     Each row draws its token from its own uniform (inverse CDF), so a row's sample never depends on which rows
     decode beside it: not on compaction (the fast engine drops finished rows), the rollout batch, or the number of
     ranks. (steps, n) per prompt, transposed: row j reads column j."""
-    draws = [torch.rand(steps, n, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float64).T
-             for s in seeds]
+    draws = [torch.rand(steps, n, generator=torch.Generator("cpu").manual_seed(int(s)), dtype=torch.float64,
+                        device="cpu").T for s in seeds]
     return torch.cat(draws).to(device) if draws else torch.zeros(0, steps, dtype=torch.float64, device=device)
 
 

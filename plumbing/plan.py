@@ -6,9 +6,11 @@ weight loads.
 
 A step has four phases, each with its own resident set (bytes):
   rollout      weights, optimizer states (they stay), the sampler copy, the KV cache of --rollout_batch rows, the
-               sampling buffers (fp32 logits, probabilities and an fp64 CDF over the vocabulary per row)
-  scoring      weights, states, the reference, and one no-grad forward's largest transients over all of a rank's
-               rows (the MLP's intermediate, the LM head's logits chunk)
+               sampling buffers (fp32 logits, probabilities and an fp64 CDF over the vocabulary per row);
+               --rollout_batch auto (the default on CUDA): the most rows whose cache and buffers fit what is left
+  scoring      weights, states, the reference, and one no-grad forward's largest transients over --score_tokens
+               tokens (whole prompts' rows: the MLP's intermediate, the prompts' keys and values gathered per row)
+               and an LM-head chunk of --lm_head_chunk tokens
   update       weights, states, fp32 gradients, the bf16 weight copies autocast keeps for backward (bf16), and the
                activations autograd saves for one micro-batch (below), plus a logits chunk
   optimizer    weights, states, gradients, and AdamW's full-size fp32 temporary (the foreach path; fused: none)
@@ -23,8 +25,7 @@ padded batch (always, in training) adds sdpa's float copy of its mask in every l
 each row's positions) and the h-wide states the LM head reads. Gradient checkpointing keeps one residual-stream
 input per layer and token, plus one layer's activations (its mask too) while it is recomputed.
 The CUDA context and the allocator's slack are assumptions (CUDA_CONTEXT_GIB and SLACK), not measurements: no GPU
-has calibrated them yet, so an over-budget plan warns. Scoring is not yet bounded by tokens: it runs over all of a
-rank's rows (docs/scale.md, not built yet).
+has calibrated them yet, so an over-budget plan warns.
 tests/plumbing/test_plan.py checks the parts against real small models on the CPU.
 """
 import dataclasses
@@ -126,13 +127,14 @@ def plan(cfg, config, gpu_gib, rows, prompt_len, world=1):
     needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
     reference = 0 if lora or not needs_ref else (s["linear"] * 2 + (s["params"] - s["linear"]) * 4 if bf16
                                                  else s["params"] * master)
-    sampled = rows_sampled(cfg, world)  # the first sampling's rows: a top-up samples fewer
-    per_call = sampled if not cfg.rollout_batch else min(sampled, max(cfg.n, cfg.rollout_batch // cfg.n * cfg.n))
+    per_call = rollout_rows(cfg, world)
     kv_cache = per_call * seq * d["layers"] * 2 * d["kv"] * run
     sampling = per_call * d["vocab"] * 28  # fp32 logits, log-probs and probabilities, the fp64 probabilities and CDF
-    chunk = min(1024, rows * cfg.max_new_tokens)
+    chunk = min(cfg.lm_head_chunk, rows * cfg.max_new_tokens)
     logits = chunk * d["vocab"] * 4 * 3  # a chunk's fp32 logits, log-softmax and its gradient (or exp, no-grad)
-    score_transient = rows * seq * max(2 * d["i"], d["heads"] * d["head_dim"] * 3) * (2 if bf16 else 4)
+    score_rows = min(rows, max(cfg.n, cfg.score_tokens // seq))  # a chunk holds whole prompts' rows: n at least
+    score_transient = score_rows * seq * max(2 * d["i"], d["heads"] * d["head_dim"] * 3) * (2 if bf16 else 4)
+    score_kv = score_rows * prompt_len * d["layers"] * 2 * d["kv"] * run * (1 + 1 / cfg.n)  # gathered + distinct
     micro = min(cfg.micro_batch, rows)
     activations = activation_bytes(d, micro, seq, bf16, cfg.grad_checkpointing, residual=2 if lora and bf16 else 4)
     autocast_copies = (s["decoder_linear"] * 2 if bf16 and not lora else 0)
@@ -143,7 +145,7 @@ def plan(cfg, config, gpu_gib, rows, prompt_len, world=1):
         "rollout": {**states, "sampler copy": sampler, "reference": reference, "KV cache": kv_cache,
                     "sampling buffers": sampling},
         "scoring": {**states, "sampler copy": sampler, "reference": reference,
-                    "forward transients": score_transient, "logits chunk": logits},
+                    "forward transients": score_transient, "prompt KV cache": score_kv, "logits chunk": logits},
         "update": {**states, "sampler copy": sampler, "reference": reference, "gradients": grads,
                    "autocast bf16 weight copies": autocast_copies, "activations": activations, "logits chunk": logits},
         "optimizer": {**states, "sampler copy": sampler, "reference": reference, "gradients": grads,
@@ -158,8 +160,7 @@ def advice(phase, cfg):
     """The flags that shrink a phase, most effective first."""
     merged = cfg.lora_rank and cfg.lora_merged_sampler
     out = {"rollout": ["--rollout_batch N (rows decoded together)", "--lora_merged_sampler false" if merged else ""],
-           "scoring": ["fewer --prompts_per_step or a shorter --max_new_tokens (scoring is not bounded by tokens yet: "
-                       "docs/scale.md)"],
+           "scoring": ["--score_tokens N (tokens per no-grad forward)", "--lm_head_chunk N"],
            "update": ["--grad_checkpointing" if not cfg.grad_checkpointing else "", "--micro_batch 1-4"],
            "optimizer": []}[phase]
     if not cfg.lora_rank:
@@ -168,13 +169,15 @@ def advice(phase, cfg):
     return [x for x in out if x]
 
 
-def report(cfg, config, gpu_gib, rows, prompt_len):
+def report(cfg, config, gpu_gib, rows, prompt_len, auto=False):
     """The table train.py --plan prints; its last line is one JSON object."""
     phases = plan(cfg, config, gpu_gib, rows, prompt_len)
     lines = [f"[hir] plan: {cfg.model}, {cfg.dtype}, {'LoRA rank ' + str(cfg.lora_rank) if cfg.lora_rank else 'full'}"
              f", {rows} rows per step of up to {prompt_len} + {cfg.max_new_tokens} tokens, micro-batch "
-             f"{cfg.micro_batch}, checkpointing {cfg.grad_checkpointing}; activations for torch's sdpa flash or "
-             "memory-efficient kernels"]
+             f"{cfg.micro_batch}, checkpointing {cfg.grad_checkpointing}, rollout batch {rollout_rows(cfg)} rows"
+             f"{' (auto)' if auto else ''}, "
+             f"scoring {cfg.score_tokens} tokens per forward, LM-head chunk {cfg.lm_head_chunk}; activations for "
+             "torch's sdpa flash or memory-efficient kernels"]
     totals = {}
     for phase, parts in phases.items():
         totals[phase] = sum(parts.values()) / GIB
@@ -190,7 +193,8 @@ def report(cfg, config, gpu_gib, rows, prompt_len):
     lines.append(f"  one checkpoint on disk: {ckpt:.2f} GiB")
     lines.append(json.dumps({"rollout_gib": round(totals["rollout"], 3), "scoring_gib": round(totals["scoring"], 3),
                              "update_gib": round(totals["update"], 3), "step_gib": round(totals["optimizer"], 3),
-                             "gpu_gib": gpu, "fits": fits, "checkpoint_gib": round(ckpt, 3)}))
+                             "gpu_gib": gpu, "fits": fits, "checkpoint_gib": round(ckpt, 3),
+                             "rollout_batch": rollout_rows(cfg)}))
     return "\n".join(lines)
 
 
@@ -199,6 +203,48 @@ def rows_per_step(cfg, world=1):
     leaves (k - t) per prompt to replays: replay.py), so B (n + ceil k) at most."""
     extra = math.ceil(cfg.k_per_prompt) if cfg.method == "hir" else 0
     return cfg.prompts_per_step // world * (cfg.n + extra)
+
+
+def rollout_rows(cfg, world=1):
+    """Rows decoded together: --rollout_batch rounded down to whole prompts (n at least), at most a rank's sampled
+    rows (0: all of them)."""
+    sampled = rows_sampled(cfg, world)  # the first sampling's rows: a top-up samples fewer
+    if cfg.rollout_batch < 0:
+        raise ValueError("--rollout_batch auto is resolved first (auto_rollout_batch)")
+    return sampled if not cfg.rollout_batch else min(sampled, max(cfg.n, cfg.rollout_batch // cfg.n * cfg.n))
+
+
+def auto_rollout_batch(cfg, config, gpu_gib, world=1):
+    """--rollout_batch auto: the most rows (whole prompts) whose KV cache and sampling buffers fit the GPU memory the
+    rollout phase's other parts leave free (after the CUDA context and the allocator's slack); a rank's sampled rows
+    if they all fit; n if not even one prompt's do (the warning then says so)."""
+    one = plan(dataclasses.replace(cfg, rollout_batch=cfg.n), config, gpu_gib, rows_per_step(cfg, world),
+               cfg.max_prompt_length, world)["rollout"]
+    per_row = (one["KV cache"] + one["sampling buffers"]) / cfg.n
+    rest = sum(v for k, v in one.items() if k not in ("KV cache", "sampling buffers", "CUDA context and allocator "
+                                                                                      "slack"))
+    free = (gpu_total(gpu_gib) - CUDA_CONTEXT_GIB) * GIB / (1 + SLACK) - rest
+    fit = int(max(free, 0) // per_row) // cfg.n * cfg.n
+    return min(rows_sampled(cfg, world), max(cfg.n, fit))
+
+
+def before_load(cfg):
+    """On CUDA, before any weight loads: --rollout_batch auto from the plan (train.py writes the value into the run's
+    config.json), then one warning line per phase whose plan is over the GPU's memory."""
+    if not cfg.device.startswith("cuda"):
+        return
+    from plumbing import distributed
+    try:
+        config = config_of(cfg.model)
+        if cfg.rollout_batch < 0:
+            cfg.rollout_batch = auto_rollout_batch(cfg, config, cfg.gpu_memory or None, distributed.world())
+            print(f"[hir] --rollout_batch auto: {cfg.rollout_batch} rows decoded together (the memory plan)")
+    except Exception as e:  # a plan is advice: a config it cannot read must not stop the run
+        print(f"[hir] no memory plan for {cfg.model} ({type(e).__name__}: {str(e)[:100]})"
+              + ("; --rollout_batch auto falls back to 64 rows" if cfg.rollout_batch < 0 else ""))
+        cfg.rollout_batch = 64 if cfg.rollout_batch < 0 else cfg.rollout_batch
+        return
+    warn_if_over(cfg, cfg.gpu_memory or None, config)
 
 
 def rows_sampled(cfg, world=1):
@@ -213,11 +259,11 @@ def gpu_total(gpu_gib=None):
     return torch.cuda.get_device_properties(0).total_memory / GIB if torch.cuda.is_available() else None
 
 
-def warn_if_over(cfg, gpu_gib=None):
+def warn_if_over(cfg, gpu_gib=None, config=None):
     """One line per phase whose plan is over the GPU's memory: a warning until a GPU measurement calibrates it."""
     from plumbing import distributed
     try:  # this rank's share of the step
-        phases = plan(cfg, config_of(cfg.model), gpu_gib, rows_per_step(cfg, distributed.world()),
+        phases = plan(cfg, config or config_of(cfg.model), gpu_gib, rows_per_step(cfg, distributed.world()),
                       cfg.max_prompt_length, distributed.world())
     except Exception as e:  # a plan is advice: a config it cannot read must not stop the run
         print(f"[hir] no memory plan for {cfg.model} ({type(e).__name__}: {str(e)[:100]})")
@@ -229,9 +275,22 @@ def warn_if_over(cfg, gpu_gib=None):
                   f"{gpu:.0f} (python train.py --plan ...); try {advice(phase, cfg)[0]}")
 
 
+def peak_gib(device, phase):
+    """On CUDA, {"peak_<phase>_gib": the most memory the caching allocator reserved since the last call} (the GPU
+    check sets these beside the plan), and a fresh count from here; {} elsewhere."""
+    if not str(device).startswith("cuda"):
+        return {}
+    got = torch.cuda.max_memory_reserved(device) / GIB
+    torch.cuda.reset_peak_memory_stats(device)
+    return {f"peak_{phase}_gib": round(got, 3)} if phase else {}
+
+
 def main(cfg, gpu_gib=None):
     """train.py --plan. With --gpu_memory on a machine without CUDA, the plan is for a CUDA run (config.validate
     resolved --dtype auto to bf16 for it; AdamW runs fused there)."""
     if gpu_gib is not None and not cfg.device.startswith("cuda"):
         cfg = dataclasses.replace(cfg, device="cuda")
-    print(report(cfg, config_of(cfg.model), gpu_gib, rows_per_step(cfg), cfg.max_prompt_length))
+    config, auto = config_of(cfg.model), cfg.rollout_batch < 0
+    if auto:
+        cfg = dataclasses.replace(cfg, rollout_batch=auto_rollout_batch(cfg, config, gpu_gib))
+    print(report(cfg, config, gpu_gib, rows_per_step(cfg), cfg.max_prompt_length, auto))

@@ -51,7 +51,11 @@ def test_three_training_steps_in_bf16(tmp_path, device, engine, method):
     rows = metrics(out)
     assert [r["step"] for r in rows] == [1, 2, 3] and "heldout_ila" in rows[-1]
     assert all(torch.isfinite(torch.tensor(r["loss"])) and r["skipped_updates"] == 0 for r in rows)
-    assert json.load(open(os.path.join(out, "config.json")))["dtype"] == "bf16"
+    saved_config = json.load(open(os.path.join(out, "config.json")))
+    assert saved_config["dtype"] == "bf16" and saved_config["rollout_batch"] == (0 if device == "cpu" else  # auto: all
+                                                                          4 * (6 if method == "hir" else 8))
+    peaks = ("peak_rollout_gib", "peak_scoring_gib", "peak_update_gib")  # the GPU check's numbers beside the plan
+    assert all((k in r and 0 < r[k] < 80) == (device == "cuda") for r in rows for k in peaks)
     saved = load_file(os.path.join(out, "step_000003", "model.safetensors"))
     assert all(t.dtype == torch.float32 for t in saved.values())  # checkpoints hold the fp32 master weights
     initial = load_model("toy")[0].state_dict()

@@ -376,10 +376,12 @@ def test_a_type3_muldimif_row_trains_two_toy_steps_with_replays(tmp_path):
     assert [r["step"] for r in logged] == [1, 2] and all(0 <= r["cla"] <= 1 for r in logged)
 
 
-def test_a_runs_numbers_do_not_depend_on_the_rollout_batch(tmp_path):
+def test_a_runs_numbers_do_not_depend_on_the_rollout_batch_nor_the_scoring_chunks(tmp_path):
     """Each prompt samples from its own stream and every call pads to the step's prompt width: 8 prompts decoded one
-    at a time (--rollout_batch 8 = 1 prompt x 6 rows per call) give the run 8 prompts in one call gives."""
-    one, all_ = (run(tmp_path, f"rb{b}", "--steps", "3", "--rollout_batch", str(b)) for b in (8, 64))
+    at a time (--rollout_batch 8 = 1 prompt x 6 rows per call) give the run 8 prompts in one call gives; and no-grad
+    scoring in forwards of at most 200 tokens (one prompt's rows each) gives one forward's numbers."""
+    one, all_ = (run(tmp_path, f"rb{b}", "--steps", "3", "--rollout_batch", str(b), "--score_tokens", str(t))
+                 for b, t in ((8, 200), (64, 10 ** 6)))
     strip = [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in metrics(one)]
     assert strip == [{k: v for k, v in r.items() if k not in TIME_KEYS} for r in metrics(all_)]
     a, b = (load_file(os.path.join(d, "step_000003", "model.safetensors")) for d in (one, all_))

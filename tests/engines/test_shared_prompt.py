@@ -6,6 +6,7 @@ import torch
 
 import rollout as R
 
+
 PROMPTS = ["Write a poem about the ocean.", "Say hi.", "Explain sleep to a ten-year-old. Avoid commas completely."]
 
 
@@ -81,3 +82,29 @@ def test_all_distinct_prompts_and_a_short_sliding_window_take_the_plain_pass(toy
                            b.prompt_ids.shape[1]) is None
     with torch.no_grad():
         assert torch.allclose(score(windowed, b, True), score(windowed, b, False), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("fixture", ["toy", "toy64"])
+@pytest.mark.parametrize("max_tokens", [1, 60, 130])
+def test_scoring_in_token_bounded_chunks_equals_one_forward_bit_for_bit(request, fixture, max_tokens):
+    """--score_tokens: a prompt's rows stay together and every chunk takes the pass the whole batch takes (here the
+    shared-prompt one, also for a chunk that holds only the solo row), so log-probs and entropies are identical.
+    Bit for bit as far as the CPU's kernels give a row the same numbers in a batch of another size: its matmuls of
+    1-3 rows (float32) or of rows not a multiple of 4 (float64) round otherwise, hence the LM head's padded calls."""
+    model, tok = request.getfixturevalue(fixture)
+    b = batch_of(model, tok)
+    extra = R.sample(model, tok, PROMPTS[:1], n=2, max_new_tokens=7, seed=9)  # a top-up: group 0's rows, apart
+    b = R.cat_rollouts(b, extra, tok.pad_token_id)
+    group = R.prompt_groups(b.input_ids, b.attention_mask, b.input_ids.shape[1] - b.response_mask.shape[1])[1]
+    chunks = R.prompt_chunks(group, b.input_ids.shape[1], max_tokens)
+    assert sorted(torch.cat(chunks).tolist()) == list(range(len(group)))  # every row once
+    for c in chunks:  # never a prompt split; over the bound only when one prompt's rows alone are
+        assert all(set((group == g).nonzero()[:, 0].tolist()) <= set(c.tolist()) for g in group[c].tolist())
+        assert len(c) * b.input_ids.shape[1] <= max_tokens or len(set(group[c].tolist())) == 1
+    assert len(chunks) > 1
+    with torch.no_grad():
+        whole = score(model, b, True, temperature=0.7, with_entropy=True)
+        parts = score(model, b, True, temperature=0.7, with_entropy=True, max_tokens=max_tokens)
+        plain_whole = score(model, b, False)
+        plain_parts = score(model, b, False, max_tokens=max_tokens)
+    assert all(torch.equal(x, y) for x, y in zip(whole, parts)) and torch.equal(plain_whole, plain_parts)

@@ -1,7 +1,10 @@
 """plumbing/plan.py against measurement on real small models on the CPU: parameters, gradients, AdamW states and
 the KV cache within 2%, activations within 15% of what autograd saves (saved-tensor hooks), with and without
 checkpointing, in fp32 and under bf16 autocast; and `train.py --plan` on a folder that holds only a config.json."""
+import dataclasses
 import json
+import os
+import pathlib
 
 import pytest
 import torch
@@ -155,3 +158,52 @@ def test_the_cuda_warning_names_the_phase_and_a_flag_and_never_stops_a_run(tmp_p
     cfg.model = str(tmp_path / "no_config_here")
     P.warn_if_over(cfg, gpu_gib=80)  # cannot plan: one line, no exception
     assert "no memory plan for" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("gpu", [0.5, 0.8, 80.0])  # the assumed CUDA context alone is 0.6 GiB
+def test_rollout_batch_auto_is_the_most_whole_prompts_whose_rollout_fits(gpu):
+    """Against a search over every multiple of n: the largest whose rollout phase fits (all sampled rows if they all
+    do, n if none does), on the toy at lengths that make the KV cache matter."""
+    cfg = run_cfg("--prompts_per_step", "32", "--max_prompt_length", "2048", "--max_new_tokens", "2048",
+                  "--rollout_batch", "0")
+    cfg.device, config = "cuda", P.config_of("toy")
+    sampled = P.rows_sampled(cfg)
+
+    def fits(r):
+        rollout = P.plan(dataclasses.replace(cfg, rollout_batch=r), config, gpu, P.rows_per_step(cfg), 2048)["rollout"]
+        return sum(rollout.values()) / P.GIB <= gpu
+    want = max([r for r in range(cfg.n, sampled + 1, cfg.n) if fits(r)], default=cfg.n)
+    got = P.auto_rollout_batch(cfg, config, gpu)
+    assert got == want and got % cfg.n == 0
+    assert got == {0.5: cfg.n, 0.8: got, 80.0: sampled}[gpu] and (gpu != 0.8 or cfg.n < got < sampled)
+
+
+def test_rollout_batch_auto_resolves_on_cuda_only_and_bad_values_name_the_flag(capsys):
+    assert C.parse_config(["--model", "toy"]).rollout_batch == 0  # a CPU run: every row at once
+    assert C.parse_config(["--model", "toy", "--rollout_batch", "12"]).rollout_batch == 12
+    cfg = C.parse_config(["--model", "toy", "--plan", "--gpu_memory", "80"])
+    assert cfg.rollout_batch == -1  # auto, for the plan to resolve
+    cfg.device = "cuda"
+    P.before_load(cfg)
+    assert cfg.rollout_batch == P.rows_sampled(cfg) and "--rollout_batch auto: " in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        C.parse_config(["--model", "toy", "--rollout_batch", "lots"])
+    assert e.value.code == 2 and "--rollout_batch 'lots'" in str(e.value)
+
+
+def test_the_gpu_checks_comparison_reads_each_phases_peak_beside_the_plan(tmp_path):
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "bench"))
+    import plan_vs_peak
+    out = str(tmp_path / "run")
+    T.main(["--model", "toy", "--steps", "2", "--eval_every", "0", "--out", out])
+    rows = [json.loads(line) for line in open(os.path.join(out, "metrics.jsonl"))]
+    assert all(r["prompt_len_max"] > 0 for r in rows) and not any("peak_rollout_gib" in r for r in rows)  # a CPU run
+    for r, peak in zip(rows, (0.5, 0.25)):  # what a CUDA run logs
+        r |= {"peak_rollout_gib": peak, "peak_scoring_gib": peak, "peak_update_gib": peak}
+    open(os.path.join(out, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = C.parse_config(["--config", os.path.join(out, "config.json")])
+    phases = P.plan(cfg, P.config_of("toy"), None, P.rows_per_step(cfg), max(r["prompt_len_max"] for r in rows))
+    rollout = sum(phases["rollout"].values()) / P.GIB
+    text = plan_vs_peak.compare(out)
+    assert f"rollout  plan {rollout:7.2f}  measured    0.50  measured/plan {0.5 / rollout:.2f}" in text
