@@ -192,6 +192,7 @@ def _chunk_logprobs(head, h, targets, temperature, softcap, with_entropy):
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
     logp = (logits / temperature).log_softmax(-1)
+    del logits  # three (c, V) float32 tensors at most, with or without autograd (plumbing/plan.py's logits chunk)
     entropy = -(logp.exp() * logp).sum(-1) if with_entropy else None  # another (c, V) pass: only if asked
     return logp.gather(-1, targets[:, None])[:c, 0], None if entropy is None else entropy[:c]
 

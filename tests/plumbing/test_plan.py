@@ -89,6 +89,62 @@ def test_the_kv_cache_equals_the_plan(built, name):
     assert abs(planned / measured - 1) < 0.02
 
 
+def peak_new_bytes(fn, keep=()):
+    """The most bytes that tensors made by fn() held at once (storages freed as they die; `keep`'s storages, the
+    weights, are not counted): a count of every op's outputs, torch's own dispatch, no sampling."""
+    import weakref
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+    old = {t.untyped_storage().data_ptr() for t in keep}
+
+    class Live(TorchDispatchMode):
+        now = peak = 0
+        seen = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor):
+                    st = t.untyped_storage()
+                    if st.data_ptr() in self.seen | old or not st.nbytes():
+                        continue
+                    self.seen.add(st.data_ptr())
+                    Live.now += st.nbytes()
+                    Live.peak = max(Live.peak, Live.now)
+                    weakref.finalize(st, self.free, st.data_ptr(), st.nbytes())
+            return out
+
+        def free(self, ptr, n):
+            Live.now -= n
+            self.seen.discard(ptr)
+    with Live():
+        fn()
+    return Live.peak
+
+
+@pytest.mark.parametrize("name", ["smollm2", "qwen"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_the_lm_heads_logits_chunk_equals_the_plan(built, name, grad):
+    """One chunk's fp32 logits, log-probs and (no grad) entropy's terms, or (grad) their gradients: three (c, V)
+    tensors at most, as planned; measured with and without autograd, the tied 152k head included."""
+    import rollout as R
+    cfg = run_cfg("--lm_head_chunk", "48")
+    head = built[name].get_output_embeddings()
+    h = torch.randn(48, MODELS[name].hidden_size, requires_grad=grad)
+    targets = torch.randint(0, MODELS[name].vocab_size, (48,))
+
+    def chunk():
+        with torch.set_grad_enabled(grad):
+            lp, ent = R._chunk_logprobs(head, h, targets, 0.7, None, not grad)
+            if grad:
+                lp.sum().backward()
+    head.requires_grad_(False)  # the head's own gradient is the plan's "gradients", held all step: not a transient
+    measured = peak_new_bytes(chunk, keep=[*head.parameters(), h])
+    head.requires_grad_(True)
+    planned = P.plan(cfg, MODELS[name], None, rows=4, prompt_len=8)["scoring"]["logits chunk"]
+    assert abs(planned / measured - 1) < 0.02, (planned, measured)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("bf16", [False, True])
 @pytest.mark.parametrize("checkpointing", [False, True])
