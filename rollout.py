@@ -182,11 +182,13 @@ def _body_and_head(model):
 
 
 def _chunk_logprobs(head, h, targets, temperature, softcap, with_entropy):
-    # rows padded to a multiple of 8: a CPU matmul of 1-3 rows (float32) or of rows not a multiple of 4 (float64)
-    # takes another kernel and rounds a row otherwise than in a larger call; this keeps a token's numbers the same
-    # whichever LM-head chunk it falls in (--score_tokens, --lm_head_chunk)
+    # without autograd, rows padded to a multiple of 8: a CPU matmul of 1-3 rows (float32) or of rows not a multiple
+    # of 4 (float64) takes another kernel and rounds a row otherwise than in a larger call; this keeps a token's
+    # scores the same whichever LM-head chunk it falls in (--score_tokens). Not under autograd: zero rows would change
+    # the head's weight gradient's summation, and the update's chunks do not move
     c = h.shape[0]
-    h, targets = F.pad(h, (0, 0, 0, -c % 8)), F.pad(targets, (0, -c % 8))
+    if not torch.is_grad_enabled():
+        h, targets = F.pad(h, (0, 0, 0, -c % 8)), F.pad(targets, (0, -c % 8))
     logits = head(h)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # (c, V): float32 at least
     if softcap:
