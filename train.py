@@ -20,12 +20,10 @@ forward calls where verl and OpenRLHF run vLLM (rollout engines: docs/engines.md
 """
 import os
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # before torch loads: plumbing/reproducible.py says why
-import copy  # noqa: E402 (the rest of the imports)
-import dataclasses
+import dataclasses  # noqa: E402 (the rest of the imports)
 import functools
 import hashlib
 import math
-import random
 import sys
 import time
 
@@ -35,16 +33,14 @@ from transformers.utils import logging as hf_logging
 
 import hir
 import replay
-from config import UsageError, heldout_set, parse_config, training_data
+from config import UsageError, heldout_set, parse_config
 from constraints import cla, ila, verify
 from eval import heldout_eval
-from models import DTYPES, bf16_linears, cast_weights, load_model
 from plumbing import distributed, lora, plan
-from plumbing.reproducible import set_threads_and_determinism
-from plumbing.trackers import need, open_tracker
-from plumbing.report import write_json
-from plumbing.rundir import (UnsafeCheckpoint, checkpoints, log_line, log_metrics, plot_curves, prepare_run_dir,
-                             print_summary, read_metrics, read_trainer_state, save_checkpoint, step_of, stop_broken_run)
+from plumbing.setup import make_sampler, setup  # noqa: F401 (make_sampler: for the tests)
+from plumbing.trackers import open_tracker
+from plumbing.rundir import (log_line, log_metrics, plot_curves, print_summary, read_metrics, save_checkpoint,
+                             stop_broken_run)
 from rollout import Rollout, cat_right_padded, cat_rollouts, chat_ids, sample, token_logprobs
 
 # one non-finite batch is skipped safely (an inf advantage from a degenerate group, say); this many steps in a
@@ -52,27 +48,7 @@ from rollout import Rollout, cat_right_padded, cat_rollouts, chat_ids, sample, t
 NON_FINITE_STEPS = 3
 
 
-# ----------------------------------------------------------------------------- precision and devices
-# One decision (`--dtype`; auto = bf16 on CUDA, fp32 on the CPU), as in verl and OpenRLHF:
-#   * the optimizer updates fp32 master weights (`policy`), and AdamW's state is fp32;
-#   * with bf16, every forward that feeds the loss (old, reference and current log-probs) runs those
-#     fp32 weights under bf16 autocast: bf16 matmuls, fp32 norms, softmax and log-probs;
-#   * the rollout reads `sampler`: in bf16 a bf16 copy of the weights (parameters only; RoPE buffers stay
-#     fp32), refreshed once after each optimizer step, so decoding never casts weights per token and its
-#     KV cache is bf16 like the keys it stores. In fp32, the policy itself;
-#   * pi_old is defined by the policy's scoring pass (`old_logprobs`), never by the sampler, so the ratio
-#     is exactly 1 before the first update whatever the dtype, temperature or top-p.
-# Devices: the models live on cfg.device; every tensor the loop builds is made on the rollout's device.
-def make_sampler(cfg, policy):
-    """What the rollout reads: the policy itself (fp32, fp64), or a bf16 copy of its weights; with LoRA a copy with
-    the adapters merged (or, --lora_merged_sampler false, the policy with its adapters unmerged: lora.make_sampler)."""
-    if lora.is_lora(policy):
-        return lora.make_sampler(policy, DTYPES[cfg.dtype], cfg.lora_merged_sampler)
-    if cfg.dtype != "bf16":
-        return policy
-    return cast_weights(copy.deepcopy(policy), DTYPES[cfg.dtype]).eval().requires_grad_(False)
-
-
+# ----------------------------------------------------------------------------- precision (plumbing/setup.py)
 @torch.no_grad()
 def refresh_sampler(sampler, policy):
     if sampler is not policy and lora.is_lora(policy):
@@ -275,55 +251,7 @@ def train_step(cfg, step, policy, sampler, ref_model, tok, optimizer, instructio
             "tokens_per_s": sampled_tokens / (t1 - t0), **peaks}
 
 
-# ----------------------------------------------------------------------------- main
-def setup(cfg):
-    set_threads_and_determinism(cfg)
-    plan.before_load(cfg)  # CUDA: --rollout_batch auto from the memory plan; a phase over the GPU warns in one line
-    if cfg.report_to != "none":  # a missing tracker library stops the run before any work
-        need(cfg.report_to)
-    source = training_data(cfg)  # the data first: a bad row fails before the model loads
-    ckpt = distributed.on_rank0(lambda: prepare_run_dir(cfg))  # rank 0 owns the run directory
-    torch.manual_seed(cfg.seed)
-    master = torch.float64 if cfg.dtype == "fp64" else torch.float32
-    try:
-        policy, tok = (lora.load_policy(cfg, ckpt, master) if cfg.lora_rank else  # adapters on a frozen base
-                       load_model(ckpt or cfg.model, dtype=master, device=cfg.device))  # the weights AdamW updates
-        state = read_trainer_state(ckpt) if ckpt else None  # plain values and tensors: nothing here runs code
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    except Exception as e:  # a corrupted checkpoint (SafetensorError, a truncated file, ...): name an older one
-        if not ckpt:
-            raise
-        older = [c for c in checkpoints(os.path.dirname(os.path.normpath(ckpt))) if step_of(c) < step_of(ckpt)]
-        why = str(e) if isinstance(e, UnsafeCheckpoint) else f"{type(e).__name__}: {' '.join(str(e).split())[:100]}"
-        raise SystemExit(f"error: checkpoint {ckpt} is unreadable ({why}); resume from "
-                         + (f"an older complete one: --resume {older[-1]} --out NEW_DIR" if older else
-                            "scratch: no older checkpoint")) from None
-    if cfg.grad_checkpointing:  # (renamed activation_checkpointing_enable in recent transformers)
-        getattr(policy, "activation_checkpointing_enable", policy.gradient_checkpointing_enable)()
-    sampler = make_sampler(cfg, policy)
-    # the reference is scored as the policy is (the same autocast; in bf16 its Linear weights held in bf16, the same
-    # numbers: models.bf16_linears), so KL = 0 at step 0
-    needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
-    ref_model = None if not needs_ref else lora.AdaptersOff(policy) if cfg.lora_rank else \
-        load_model(cfg.model, dtype=master, device=cfg.device)[0].eval().requires_grad_(False)
-    if cfg.dtype == "bf16" and isinstance(ref_model, torch.nn.Module):  # bf16 Linear weights: the same log-probs
-        bf16_linears(ref_model)
-    # fused on CUDA: one kernel and no full-size fp32 temporary (the CPU's default foreach path allocates one)
-    optimizer = torch.optim.AdamW(lora.trainable(policy), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  fused=cfg.device.startswith("cuda"))
-    step = 0
-    if ckpt:  # every random draw of the loop is seeded by (seed, step, global index): no per-rank streams
-        optimizer.load_state_dict(state["optimizer"])
-        for group in optimizer.param_groups:  # the saved state carries the old lr: the config's (flags') wins
-            group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate(state["python_rng"])
-        step, source.position = state["step"], state["data_position"]
-    distributed.on_rank0(lambda: write_json(os.path.join(cfg.out, "config.json"), dataclasses.asdict(cfg)))
-    return policy, sampler, ref_model, tok, optimizer, source, step
-
-
+# ----------------------------------------------------------------------------- main (setup: plumbing/setup.py)
 def main(argv=None):
     cfg = parse_config(sys.argv[1:] if argv is None else argv, usage=__doc__)
     if cfg.plan:  # the memory plan of this run, from the model's config alone: nothing loads, nothing is written

@@ -8,11 +8,12 @@ import torch
 from safetensors.torch import load_file
 
 import hir as H
+import models as M
 import rollout as R
 import config as C
 import data as D
 import train as T
-from plumbing.rundir import read_trainer_state
+from plumbing.rundir import checkpoints, read_trainer_state
 from constraints import Constraint, Instruction, cla, ila, verify
 
 TIME_KEYS = {"time_rollout", "time_verify", "time_replay", "time_update", "tokens_per_s"}
@@ -96,7 +97,7 @@ def test_non_finite_update_is_skipped_and_counted(tmp_path, monkeypatch):
     monkeypatch.setattr(T.hir, "hir_loss", nan_loss)
     out = run(tmp_path, "nan", "--steps", "1", "--eval_every", "0")
     assert metrics(out)[0]["skipped_updates"] == 1
-    before = T.load_model("toy")[0].state_dict()
+    before = M.load_model("toy")[0].state_dict()
     after = load_file(os.path.join(out, "step_000001", "model.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in after)
 
@@ -362,7 +363,7 @@ def test_a_run_with_broken_weights_stops_with_a_clear_error(tmp_path, capsys):
     T.main(["--model", "toy", "--steps", "2", "--save_every", "1", "--eval_every", "0", "--out", good])
     with pytest.raises(SystemExit, match=r"step 6: .* Removed 3 checkpoints .*; last good checkpoint: .*step_000002"):
         T.main(["--resume", good, "--lr", "1e30", "--steps", "20"])
-    assert [os.path.basename(c) for c in T.checkpoints(good)] == ["step_000001", "step_000002"]
+    assert [os.path.basename(c) for c in checkpoints(good)] == ["step_000001", "step_000002"]
 
 
 def test_a_type3_muldimif_row_trains_two_toy_steps_with_replays(tmp_path):

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 
 import config as C
 import plumbing.rundir as RD
+import plumbing.setup as S
 import train as T
 from test_train import TIME_KEYS, metrics, run
 
@@ -104,7 +105,7 @@ def test_save_total_limit_keeps_the_newest_checkpoints(tmp_path):
 
 
 def test_unusable_out_and_mini_batches_fail_before_any_work(tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "load_model", lambda *a, **k: pytest.fail("the model loaded before the checks"))
+    monkeypatch.setattr(S, "load_model", lambda *a, **k: pytest.fail("the model loaded before the checks"))
     a_file = tmp_path / "f"
     a_file.write_text("x")
     for out, message in ((a_file, "is a file, not a directory"), (a_file / "sub", "cannot write there")):
@@ -218,7 +219,7 @@ def test_a_data_row_over_max_prompt_length_is_refused_before_the_model_loads(tmp
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"task": "x", "constraints": [{"id": "punctuation:no_comma"}]}\n'
                     '{"task": "' + "a long task " * 30 + '", "constraints": [{"id": "punctuation:no_comma"}]}\n')
-    monkeypatch.setattr(T, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
+    monkeypatch.setattr(S, "load_model", lambda *a, **k: pytest.fail("the model loaded"))
     with pytest.raises(SystemExit, match=r"^error: .*rows.jsonl:2: prompt: \d+ tokens after the chat template, over "
                                          r"--max_prompt_length 50 \(1 rows over in all"):
         T.main(["--model", "toy", "--data", str(rows), "--max_prompt_length", "50", "--out", str(tmp_path / "o")])
