@@ -121,6 +121,10 @@ class Config:
     lr: float = field(default=2e-6, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (the release: 0.01)"})
     grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
+    fsdp: bool = field(default=False, metadata={
+        "help": "under torchrun: weights, gradients and AdamW's states sharded over the ranks (torch's FSDP2, "
+                "plumbing/fsdp.py), for models that do not fit one GPU; scores with the plain pass (--share_prompts "
+                "false)"})
     lora_rank: int = field(default=0, metadata={
         "help": "LoRA rank (0 = full fine-tuning): the base frozen in the run's dtype, adapters on --lora_targets "
                 "train; the reference is the adapters turned off; checkpoints hold the adapters (plumbing/lora.py). "
@@ -298,6 +302,10 @@ def validate(cfg):
     if cfg.replay_baseline != "shared" and (cfg.method != "hir" or cfg.adv == "reinforce_pp"):
         raise UsageError(f"bad config value --replay_baseline {cfg.replay_baseline}: only --method hir with group "
                          f"advantages (--adv grpo or drgrpo) has replays in a group's baseline")
+    if cfg.fsdp and cfg.lora_rank:
+        raise UsageError("--fsdp with --lora_rank: not built (the adapters would need their own sharding units and "
+                         "the merged sampler a gathered base); use LoRA on one GPU or DDP (plain torchrun)")
+    cfg.share_prompts = cfg.share_prompts and not cfg.fsdp  # FSDP: one body pass per forward (plumbing/fsdp.py)
     if cfg.method == "hir" and cfg.k_per_prompt > cfg.n:
         raise UsageError(f"bad config value --k_per_prompt {cfg.k_per_prompt}: must be at most --n {cfg.n} (a "
                          "budget beyond the samples makes the top-up draw up to k more samples per prompt every step)")

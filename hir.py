@@ -60,7 +60,8 @@ def reinforce_pp_advantages(rewards, mask, kl=None, kl_coef=0.0, sum_all=lambda 
     (gamma = 1) and whitened over every real token of the batch (mean and unbiased variance), with
     no group baseline. `sum_all` sums over the whole batch (train.py passes the sum over ranks).
     rewards (N,), mask (N, T), kl (N, T) per-token KL estimate to the reference -> (N, T)."""
-    m = mask.to(torch.promote_types(rewards.dtype, torch.float32))
+    dtype = torch.promote_types(rewards.dtype, torch.float32)
+    m = mask.to(dtype if kl is None else torch.promote_types(dtype, kl.dtype))  # float64 runs whiten in float64
     per_token = torch.zeros_like(m)
     last = (m.sum(1).long() - 1).clamp(min=0)                              # (N,) index of each last token
     per_token[torch.arange(len(m), device=m.device), last] = rewards.to(m.dtype)

@@ -36,7 +36,7 @@ import replay
 from config import UsageError, heldout_set, parse_config
 from constraints import cla, ila, verify
 from eval import heldout_eval
-from plumbing import distributed, lora, plan
+from plumbing import distributed, fsdp, lora, plan
 from plumbing.setup import make_sampler, setup  # noqa: F401 (make_sampler: for the tests)
 from plumbing.trackers import open_tracker
 from plumbing.rundir import (log_line, log_metrics, plot_curves, print_summary, read_metrics, save_checkpoint,
@@ -51,7 +51,9 @@ NON_FINITE_STEPS = 3
 # ----------------------------------------------------------------------------- precision (plumbing/setup.py)
 @torch.no_grad()
 def refresh_sampler(sampler, policy):
-    if sampler is not policy and lora.is_lora(policy):
+    if fsdp.is_sharded(policy):  # every rank gathers the shards into its replica, a parameter at a time
+        fsdp.refresh(sampler, policy)
+    elif sampler is not policy and lora.is_lora(policy):
         lora.refresh_merged_sampler(sampler, policy)
     elif sampler is not policy:  # one cast per training step, not one per decoded token
         for dst, src in zip(sampler.parameters(), policy.parameters()):
@@ -71,6 +73,8 @@ def score(cfg, model, batch, grad=False):
     if isinstance(batch, Rollout):
         batch = (batch.input_ids, batch.attention_mask, batch.position_ids, batch.response_mask)
     with torch.set_grad_enabled(grad), autocast(cfg):
+        if fsdp.is_sharded(model):  # through the root's hooks, as many calls on every rank (plumbing/fsdp.py)
+            return fsdp.score(model, *batch, cfg.temperature, False, cfg.lm_head_chunk, cfg.score_tokens)
         return token_logprobs(model, *batch, cfg.temperature, chunk_tokens=cfg.lm_head_chunk,
                               share_prompts=cfg.share_prompts, max_tokens=cfg.score_tokens)  # no grad: by tokens
 
@@ -148,7 +152,8 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
             tokens = distributed.sum_all(mask[part].sum())
             total = tokens if cfg.agg == "token_mean" else distributed.sum_all(float(len(part)))
             optimizer.zero_grad(set_to_none=True)
-            loss_sum = 0.0
+            loss_sum, count = 0.0, len(part.split(cfg.micro_batch))
+            most = fsdp.most_calls(policy, count)  # FSDP: every rank runs as many forward-backward passes
             for rows in part.split(cfg.micro_batch):
                 logp = score(cfg, policy, tuple(x[rows] for x in full), grad=True)
                 loss, stats = hir.hir_loss(logp, old_logp[rows], adv[rows], mask[rows],
@@ -162,9 +167,12 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
                     sums[kind] += torch.stack([x[sel].sum() for x in (n, ratio, cut, k3, dual)]).double()
                     if sel.any():
                         ratio_max[kind] = torch.maximum(ratio_max[kind], row_max[sel].max().double())
-            distributed.sum_gradients(params)  # every rank now holds the mini-batch's whole gradient
+            if fsdp.is_sharded(policy):  # dummies up to the rank with the most micro-batches
+                fsdp.pad_micro_batches(policy, most - count, lambda: autocast(cfg))
+            else:  # FSDP reduce-scatters (sums) in each backward; here one sum over ranks per optimizer step
+                distributed.sum_gradients(params)  # every rank now holds the mini-batch's whole gradient
             loss_sum = distributed.sum_all(loss_sum)
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            grad_norm = fsdp.local(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             if math.isfinite(loss_sum) and torch.isfinite(grad_norm):
                 optimizer.step()
             else:  # never apply a non-finite update: skip it and count it
@@ -184,13 +192,16 @@ def update(cfg, step, policy, optimizer, batch, old_logp, ref_logp, adv, is_repl
 def policy_under(cfg, policy, rollout):
     """The policy's (N, R) token log-probs of `rollout` (score()'s numbers) and (N,) mean token entropy of its full
     distribution at the sampling temperature: for the replays, under q'."""
-    if not rollout.texts:  # a step whose budget allowed no replays
+    sharded = fsdp.is_sharded(policy)  # then a rank without replays still makes every rank's calls
+    if not rollout.texts and not sharded:  # a step whose budget allowed no replays
         return rollout.logprobs[:0], torch.zeros(0, device=rollout.response_ids.device)
+    args = (rollout.input_ids, rollout.attention_mask, rollout.position_ids, rollout.response_mask, cfg.temperature)
     with torch.no_grad(), autocast(cfg):
-        logp, ent = token_logprobs(policy, rollout.input_ids, rollout.attention_mask, rollout.position_ids,
-                                   rollout.response_mask, cfg.temperature, with_entropy=True,
-                                   chunk_tokens=cfg.lm_head_chunk, share_prompts=cfg.share_prompts,
-                                   max_tokens=cfg.score_tokens)
+        logp, ent = (fsdp.score(policy, *args, True, cfg.lm_head_chunk, cfg.score_tokens) if sharded else
+                     token_logprobs(policy, *args, with_entropy=True, chunk_tokens=cfg.lm_head_chunk,
+                                    share_prompts=cfg.share_prompts, max_tokens=cfg.score_tokens))
+    if not rollout.texts:
+        return rollout.logprobs[:0], torch.zeros(0, device=rollout.response_ids.device)
     return logp, (ent * rollout.response_mask).sum(1) / rollout.response_mask.sum(1).clamp(min=1)
 
 
@@ -257,6 +268,8 @@ def main(argv=None):
     if cfg.plan:  # the memory plan of this run, from the model's config alone: nothing loads, nothing is written
         return plan.main(cfg, cfg.gpu_memory or None)
     rank, world = distributed.init()  # (0, 1) without torchrun
+    if cfg.fsdp and "RANK" not in os.environ:
+        raise UsageError("--fsdp shards over the processes torchrun starts: torchrun --nproc_per_node N train.py ...")
     cfg.device = distributed.local_device(cfg.device)
     if cfg.prompts_per_step % world:
         raise UsageError(f"--prompts_per_step {cfg.prompts_per_step} must be a multiple of the {world} ranks")
@@ -293,11 +306,12 @@ def main(argv=None):
             bar.close()
             tracker.finish()
             stop_broken_run(cfg, step, broken, rank)
-        if rank == 0:
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                bar.write(log_line(cfg, metrics, time.perf_counter() - t_step))
-            if step % cfg.save_every == 0 or step == cfg.steps:
-                save_checkpoint(cfg, step, policy, tok, optimizer, source)
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+            bar.write(log_line(cfg, metrics, time.perf_counter() - t_step))
+        if step % cfg.save_every == 0 or step == cfg.steps:  # FSDP: every rank gathers, rank 0 writes
+            model, states = fsdp.gathered(policy, optimizer, sampler) if cfg.fsdp else (policy, optimizer)
+            if rank == 0:
+                save_checkpoint(cfg, step, model, tok, states, source)
                 tracker.flush()  # what a resume will not redo is on disk, even if the run is killed next
         distributed.barrier()  # no rank runs ahead of a checkpoint being written
     bar.close()

@@ -52,9 +52,21 @@ def sum_all(x):
     if not dist.is_initialized():
         return x
     device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # nccl reduces GPU tensors only
-    t = x.clone() if torch.is_tensor(x) else torch.tensor(float(x), dtype=torch.float64, device=device)
+    # float64 on every rank, whatever dtype this rank's tensor has (an empty selection's sum can come out in another
+    # dtype than a full one's, and ranks whose buffers differ in size fail the collective)
+    t = x.to(torch.float64, copy=True) if torch.is_tensor(x) else torch.tensor(float(x), dtype=torch.float64,
+                                                                              device=device)
     dist.all_reduce(t)
-    return t if torch.is_tensor(x) else type(x)(t.item())
+    return t.to(x.dtype) if torch.is_tensor(x) else type(x)(t.item())
+
+
+def max_all(x):
+    """A number's largest value over ranks, on every rank (FSDP: how many calls every rank must make)."""
+    if not dist.is_initialized():
+        return x
+    t = torch.tensor(float(x), dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return type(x)(t.item())
 
 
 def gather(x):

@@ -13,7 +13,7 @@ import torch
 
 from config import training_data
 from models import DTYPES, bf16_linears, cast_weights, load_model
-from plumbing import distributed, lora, plan
+from plumbing import distributed, fsdp, lora, plan
 from plumbing.report import write_json
 from plumbing.reproducible import set_threads_and_determinism
 from plumbing.rundir import UnsafeCheckpoint, checkpoints, prepare_run_dir, read_trainer_state, step_of
@@ -36,6 +36,8 @@ def make_sampler(cfg, policy):
     the adapters merged (or, --lora_merged_sampler false, the policy with its adapters unmerged: lora.make_sampler)."""
     if lora.is_lora(policy):
         return lora.make_sampler(policy, DTYPES[cfg.dtype], cfg.lora_merged_sampler)
+    if fsdp.is_sharded(policy):  # a full replica: the decode loop runs no FSDP hooks
+        return fsdp.replica(policy, DTYPES[cfg.dtype])
     if cfg.dtype != "bf16":
         return policy
     return cast_weights(copy.deepcopy(policy), DTYPES[cfg.dtype]).eval().requires_grad_(False)
@@ -52,6 +54,7 @@ def setup(cfg):
     master = torch.float64 if cfg.dtype == "fp64" else torch.float32
     try:
         policy, tok = (lora.load_policy(cfg, ckpt, master) if cfg.lora_rank else  # adapters on a frozen base
+                       fsdp.load_sharded(cfg, ckpt or cfg.model, master, cfg.grad_checkpointing) if cfg.fsdp else
                        load_model(ckpt or cfg.model, dtype=master, device=cfg.device))  # the weights AdamW updates
         state = read_trainer_state(ckpt) if ckpt else None  # plain values and tensors: nothing here runs code
     except ValueError as e:
@@ -64,22 +67,24 @@ def setup(cfg):
         raise SystemExit(f"error: checkpoint {ckpt} is unreadable ({why}); resume from "
                          + (f"an older complete one: --resume {older[-1]} --out NEW_DIR" if older else
                             "scratch: no older checkpoint")) from None
-    if cfg.grad_checkpointing:  # (renamed activation_checkpointing_enable in recent transformers)
+    if cfg.grad_checkpointing and not cfg.fsdp:  # FSDP: before sharding (activation_checkpointing_enable: its new name)
         getattr(policy, "activation_checkpointing_enable", policy.gradient_checkpointing_enable)()
     sampler = make_sampler(cfg, policy)
     # the reference is scored as the policy is (the same autocast; in bf16 its Linear weights held in bf16, the same
     # numbers: models.bf16_linears), so KL = 0 at step 0
     needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
     ref_model = None if not needs_ref else lora.AdaptersOff(policy) if cfg.lora_rank else \
-        load_model(cfg.model, dtype=master, device=cfg.device)[0].eval().requires_grad_(False)
-    if cfg.dtype == "bf16" and isinstance(ref_model, torch.nn.Module):  # bf16 Linear weights: the same log-probs
+        (fsdp.load_sharded(cfg, cfg.model, master) if cfg.fsdp else  # sharded too: never a replicated fp32 copy
+         load_model(cfg.model, dtype=master, device=cfg.device))[0].eval().requires_grad_(False)
+    if cfg.dtype == "bf16" and isinstance(ref_model, torch.nn.Module) and not cfg.fsdp:  # bf16 Linears: same numbers
         bf16_linears(ref_model)
     # fused on CUDA: one kernel and no full-size fp32 temporary (the CPU's default foreach path allocates one)
     optimizer = torch.optim.AdamW(lora.trainable(policy), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=cfg.device.startswith("cuda"))
     step = 0
     if ckpt:  # every random draw of the loop is seeded by (seed, step, global index): no per-rank streams
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(fsdp.shard_state(policy, state["optimizer"]) if cfg.fsdp else  # each rank its shard
+                                  state["optimizer"])
         for group in optimizer.param_groups:  # the saved state carries the old lr: the config's (flags') wins
             group.update(lr=cfg.lr, weight_decay=cfg.weight_decay)
         torch.set_rng_state(state["torch_rng"])
