@@ -167,6 +167,8 @@ class Config:
                 "folder with only config.json will do), then exit (plumbing/plan.py)"})
     gpu_memory: float = field(default=0.0, metadata={
         "help": "GiB of GPU memory to plan for (0 = this machine's GPU, if any)"})
+    nproc: int = field(default=1, metadata={
+        "help": "with --plan: the GPUs (torchrun processes) to plan for; each holds 1/N of the states with --fsdp"})
     debug: bool = field(default=False, metadata={"help": "re-verify every replay (reward must be 1)"})
 
 
@@ -247,7 +249,8 @@ _RULES = {  # field: (test, what it must be)
     "lm_head_chunk": (lambda v: v >= 1, ">= 1"),
     "max_new_tokens": (lambda v: v >= 1, ">= 1"), "max_prompt_length": (lambda v: v >= 1, ">= 1"),
     "threads": (lambda v: v >= 0, ">= 0 (0 = torch's default)"), "lora_rank": (lambda v: v >= 0, ">= 0 (0 = off)"),
-    "lora_alpha": (lambda v: v > 0, "> 0"), "gpu_memory": (lambda v: v >= 0, ">= 0 (0 = this machine's)"),
+    "lora_alpha": (lambda v: v > 0, "> 0"), "nproc": (lambda v: v >= 1, ">= 1"),
+    "gpu_memory": (lambda v: v >= 0, ">= 0 (0 = this machine's)"),
     "lora_targets": (lambda v: bool(v.strip(",")), "all-linear or names"),
     "max_constraints": (lambda v: v >= 1, ">= 1"),
     "min_constraints": (lambda v: v >= 1, ">= 1 (and at most max_constraints)"),

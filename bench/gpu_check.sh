@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one-GPU check: GPU tests, then 20 real training steps per method and the IFEval eval on SmolLM2.
-#   bash bench/gpu_check.sh tests      # the GPU tests and the NCCL path (torchrun, one process)
+#   bash bench/gpu_check.sh tests      # the GPU tests and the NCCL paths (torchrun, one process; DDP and --fsdp)
 #   bash bench/gpu_check.sh smollm2    # 20 steps each of HiR and GRPO on SmolLM2 (each phase's peak memory beside
 #                                      # the plan: bench/plan_vs_peak.py), the IFEval eval, rollout speed
 #   bash bench/gpu_check.sh lora       # 20 LoRA steps on SmolLM2, with torch.cuda.max_memory_reserved (needs peft)
@@ -44,6 +44,11 @@ tests)
   timeout 60 torchrun --standalone --nproc_per_node 1 train.py --model toy --steps 2 --eval_every 2 --eval_size 8 \
     --out "$work/ddp1" > "$logs/ddp1.log" 2>&1
   echo "torchrun, 1 process (nccl on a GPU): exit $?"; tr '\r' '\n' < "$logs/ddp1.log" | grep "^\[hir\]" | tail -3
+  # FSDP2 with one rank: every collective of the sharded path on NCCL, each phase's peak memory beside the plan
+  timeout 90 torchrun --standalone --nproc_per_node 1 train.py --fsdp --model toy --steps 2 --eval_every 2 \
+    --eval_size 8 --out "$work/fsdp1" --overwrite > "$logs/fsdp1.log" 2>&1
+  echo "torchrun --fsdp, 1 process (nccl): exit $?"; tr '\r' '\n' < "$logs/fsdp1.log" | grep "^\[hir\]" | tail -3
+  python bench/plan_vs_peak.py "$work/fsdp1"
   ;;
 smollm2)
   for method in hir grpo; do

@@ -70,8 +70,9 @@ def shapes(config, targets="all-linear"):
         chosen = name != "lm_head" if targets == "all-linear" else name.rsplit(".", 1)[-1] in named
         if isinstance(m, torch.nn.Linear) and chosen:
             adapters[name] = m.in_features + m.out_features
+    layers = sum(p.numel() for p in model.get_decoder().layers.parameters())
     return {"params": sum(p.numel() for p in model.parameters()), "linear": linear, "decoder_linear": decoder_linear,
-            "adapter_per_rank": sum(adapters.values())}
+            "adapter_per_rank": sum(adapters.values()), "root": sum(p.numel() for p in model.parameters()) - layers}
 
 
 def dims(config):
@@ -118,15 +119,20 @@ def plan(cfg, config, gpu_gib, rows, prompt_len, world=1):
     seq = prompt_len + cfg.max_new_tokens
     lora = cfg.lora_rank > 0
     trainable = s["adapter_per_rank"] * cfg.lora_rank if lora else s["params"]
-    weights = s["params"] * run + trainable * master if lora else s["params"] * master
-    states = {"weights": weights, "optimizer states": 2 * trainable * master}
+    shard = world if cfg.fsdp else 1  # FSDP: each GPU holds 1/N of the weights, gradients, AdamW's states, reference
+    weights = s["params"] * run + trainable * master if lora else s["params"] * master / shard
+    states = {"weights": weights, "optimizer states": 2 * trainable * master / shard}
     if lora:
         sampler = s["params"] * run if cfg.lora_merged_sampler else 0
-    else:
-        sampler = s["params"] * 2 if bf16 else 0
+    else:  # FSDP: the rollout's full replica, in the rollout's dtype, even in fp32
+        sampler = s["params"] * 2 if bf16 else s["params"] * master if cfg.fsdp else 0
     needs_ref = cfg.beta > 0 or (cfg.adv == "reinforce_pp" and cfg.kl_in_reward > 0)
-    reference = 0 if lora or not needs_ref else (s["linear"] * 2 + (s["params"] - s["linear"]) * 4 if bf16
+    reference = 0 if lora or not needs_ref else (s["params"] * master / shard if cfg.fsdp else
+                                                 s["linear"] * 2 + (s["params"] - s["linear"]) * 4 if bf16
                                                  else s["params"] * master)
+    if cfg.fsdp:  # gathered while they run: the root (embeddings, head, final norm) and two layers (one prefetched)
+        per_layer = (s["params"] - s["root"]) / d["layers"]
+        states["FSDP gathered units"] = (s["root"] + 2 * per_layer) * master * (world > 1)
     per_call = rollout_rows(cfg, world)
     kv_cache = per_call * seq * d["layers"] * 2 * d["kv"] * run
     sampling = per_call * d["vocab"] * 28  # fp32 logits, log-probs and probabilities, the fp64 probabilities and CDF
@@ -138,7 +144,7 @@ def plan(cfg, config, gpu_gib, rows, prompt_len, world=1):
     micro = min(cfg.micro_batch, rows)
     activations = activation_bytes(d, micro, seq, bf16, cfg.grad_checkpointing, residual=2 if lora and bf16 else 4)
     autocast_copies = (s["decoder_linear"] * 2 if bf16 and not lora else 0)
-    grads = trainable * master
+    grads = trainable * master / shard
     cuda = cfg.device.startswith("cuda") or gpu_gib is not None
     foreach_temp = 0 if cuda else trainable * master  # train.py runs AdamW fused on CUDA
     phases = {
@@ -169,10 +175,12 @@ def advice(phase, cfg):
     return [x for x in out if x]
 
 
-def report(cfg, config, gpu_gib, rows, prompt_len, auto=False):
-    """The table train.py --plan prints; its last line is one JSON object."""
-    phases = plan(cfg, config, gpu_gib, rows, prompt_len)
-    lines = [f"[hir] plan: {cfg.model}, {cfg.dtype}, {'LoRA rank ' + str(cfg.lora_rank) if cfg.lora_rank else 'full'}"
+def report(cfg, config, gpu_gib, rows, prompt_len, auto=False, world=1):
+    """The table train.py --plan prints (per GPU, for `world` GPUs); its last line is one JSON object."""
+    phases = plan(cfg, config, gpu_gib, rows, prompt_len, world)
+    how = f"FSDP over {world} GPUs" if cfg.fsdp else f"DDP over {world} GPUs" if world > 1 else "one GPU"
+    lines = [f"[hir] plan per GPU: {cfg.model}, {how}, {cfg.dtype}, "
+             f"{'LoRA rank ' + str(cfg.lora_rank) if cfg.lora_rank else 'full'}"
              f", {rows} rows per step of up to {prompt_len} + {cfg.max_new_tokens} tokens, micro-batch "
              f"{cfg.micro_batch}, checkpointing {cfg.grad_checkpointing}, rollout batch {rollout_rows(cfg)} rows"
              f"{' (auto)' if auto else ''}, "
@@ -189,12 +197,12 @@ def report(cfg, config, gpu_gib, rows, prompt_len, auto=False):
         if gpu is not None and total > gpu:
             lines.append(f"  {phase} does not fit {gpu:.0f} GiB: try " + ", ".join(advice(phase, cfg)))
     # on disk: the trained weights (or adapters) and AdamW's two states, all in the master dtype: 1.5 x the states
-    ckpt = 1.5 * phases["optimizer"]["optimizer states"] / GIB
+    ckpt = 1.5 * phases["optimizer"]["optimizer states"] * (world if cfg.fsdp else 1) / GIB
     lines.append(f"  one checkpoint on disk: {ckpt:.2f} GiB")
     lines.append(json.dumps({"rollout_gib": round(totals["rollout"], 3), "scoring_gib": round(totals["scoring"], 3),
                              "update_gib": round(totals["update"], 3), "step_gib": round(totals["optimizer"], 3),
                              "gpu_gib": gpu, "fits": fits, "checkpoint_gib": round(ckpt, 3),
-                             "rollout_batch": rollout_rows(cfg)}))
+                             "rollout_batch": rollout_rows(cfg, world), "gpus": world, "fsdp": cfg.fsdp}))
     return "\n".join(lines)
 
 
@@ -290,7 +298,7 @@ def main(cfg, gpu_gib=None):
     resolved --dtype auto to bf16 for it; AdamW runs fused there)."""
     if gpu_gib is not None and not cfg.device.startswith("cuda"):
         cfg = dataclasses.replace(cfg, device="cuda")
-    config, auto = config_of(cfg.model), cfg.rollout_batch < 0
+    config, auto, world = config_of(cfg.model), cfg.rollout_batch < 0, cfg.nproc
     if auto:
-        cfg = dataclasses.replace(cfg, rollout_batch=auto_rollout_batch(cfg, config, gpu_gib))
-    print(report(cfg, config, gpu_gib, rows_per_step(cfg), cfg.max_prompt_length, auto))
+        cfg = dataclasses.replace(cfg, rollout_batch=auto_rollout_batch(cfg, config, gpu_gib, world))
+    print(report(cfg, config, gpu_gib, rows_per_step(cfg, world), cfg.max_prompt_length, auto, world))

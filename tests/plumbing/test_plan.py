@@ -265,3 +265,17 @@ def test_the_gpu_checks_comparison_reads_each_phases_peak_beside_the_plan(tmp_pa
     rollout = sum(phases["rollout"].values()) / P.GIB
     text = plan_vs_peak.compare(out)
     assert f"rollout  plan {rollout:7.2f}  measured    0.50  measured/plan {0.5 / rollout:.2f}" in text
+
+
+def test_fsdp_divides_the_states_over_the_gpus_and_keeps_a_full_replica(capsys):
+    one = P.plan(run_cfg("--dtype", "fp32"), MODELS["qwen"], None, rows=8, prompt_len=8)["optimizer"]
+    cfg = run_cfg("--dtype", "fp32", "--fsdp")
+    four = P.plan(cfg, MODELS["qwen"], None, rows=8, prompt_len=8, world=4)["optimizer"]
+    for part in ("weights", "optimizer states", "gradients"):
+        assert four[part] == pytest.approx(one[part] / 4)
+    assert one["sampler copy"] == 0 and four["sampler copy"] == one["weights"]  # the rollout's full fp32 replica
+    s = P.shapes(MODELS["qwen"])  # gathered: the root (its 152k tied embeddings) and two of the two layers
+    assert four["FSDP gathered units"] == s["params"] * 4 and s["root"] == 151936 * 256 + 256
+    P.main(C.parse_config(["--model", "toy", "--plan", "--fsdp", "--nproc", "4", "--gpu_memory", "80"]), 80)
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["gpus"] == 4 and last["fsdp"] is True
