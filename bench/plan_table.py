@@ -60,7 +60,8 @@ for model in MODELS:
         for lora in (False, True):
             for name, lengths in LENGTHS.items():
                 print(row(model, gpu, "LoRA r32" if lora else "full", name, best(model, lengths, gpu, lora)))
-print("\nFull fine-tuning with FSDP2 (`--fsdp`, per GPU; 64 prompts a step shared by the GPUs), the release's lengths:\n")
+print("\nFull fine-tuning with FSDP2 (`--fsdp`, per GPU; 64 prompts a step shared by the GPUs), the release's "
+      "lengths:\n")
 print("| model | GPU | training | lengths | settings | rollout | scoring | update | optimizer | fits |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for model in MODELS:
