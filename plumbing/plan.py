@@ -171,7 +171,8 @@ def advice(phase, cfg):
            "optimizer": []}[phase]
     if not cfg.lora_rank:
         out.append("--lora_rank 32")
-    out.append("several GPUs (docs/distributed.md)")
+    out.append("more GPUs" if cfg.fsdp else  # DDP repeats every state on each GPU: only sharding divides them
+               "several GPUs with --fsdp (plan it: --plan --fsdp --nproc N; docs/distributed.md)")
     return [x for x in out if x]
 
 
