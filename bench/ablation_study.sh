@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # What makes hindsight replay help? HiR's four targeted ablations, swept and studied on the testbed (docs/testbed.md).
-#   nohup bash bench/ablation_study.sh runs/se5 > runs/se5.log 2>&1 &      # CPU, 2 jobs; hours (docs/testbed.md)
+#   nohup bash bench/ablation_study.sh runs/se5 > runs/se5.log 2>&1 &      # CPU, 2 jobs; about 2.5 h (testbed.md)
+#   STAGE5=1 nohup bash bench/ablation_study.sh runs/se5 > runs/se5.log 2>&1 &   # and stage 5: about 1 h more
 # Each stage is one bench/sample_efficiency.py command (a finished run with the same flags is reused, so the script
 # resumes where it stopped); the stages, in the order that answers the most first:
 #   1. the easy regime's lr sweep for hir and its four one-flag ablations (seeds 0 1, 10,240 responses, 256 held-out)
 #   2. the hard regime's lr sweep for the release's pair (grpo_rpp, hir_rpp)
 #   3. the best combination: the ablations whose best sweep score beat hir's, together, swept the same way
-#   4. the study (seeds 0-4, 15,360 responses, 625 held-out): grpo, hir and the variants on easy, then on hard,
-#      then every arm on both regimes (grpo_cla and the release's pair added)
+#   4. the study (seeds 0-4, 15,360 responses, 625 held-out): grpo, hir and the variants on easy, then grpo, hir and
+#      the two suspects that moved the sweep (hir_obase, hir_notrunc) on hard
+#   5. (not run yet: docs/testbed.md) every arm on both regimes, grpo_cla and the release's pair added
 # Lrs start from bench/results/sweep.json (the earlier sweep of the other arms) and every stage adds to DIR/sweep.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,5 +36,7 @@ if [ -n "$combo" ]; then
 fi
 echo "== the best combination: ${combo:-none (fewer than two ablations beat hir in the sweep)}"
 se --regimes easy --arms grpo hir "${variants[@]}"
-se --regimes hard --arms grpo hir "${variants[@]}"
-se --regimes easy hard --arms grpo grpo_cla hir hir_rpp grpo_rpp "${variants[@]}"
+se --regimes hard --arms grpo hir hir_obase hir_notrunc
+if [ "${STAGE5:-0}" = 1 ]; then
+    se --regimes easy hard --arms grpo grpo_cla hir hir_rpp grpo_rpp "${variants[@]}"
+fi
