@@ -88,8 +88,9 @@ def replica(policy, dtype):
     """A plain model holding the full weights in `dtype` (buffers as the policy's), for the rollout."""
     copy = _meta_model(policy.config, dtype).to_empty(device=next(iter(policy.buffers())).device)
     copy.tie_weights()  # to_empty gives every module a tensor of its own: a tied head would come out untied
+    source = dict(policy.named_buffers())
     for key, buf in copy.named_buffers():
-        buf.copy_(dict(policy.named_buffers())[key])
+        buf.copy_(source[key])
     refresh(copy, policy)
     return copy.eval().requires_grad_(False)
 

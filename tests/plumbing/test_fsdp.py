@@ -44,6 +44,9 @@ if sys.argv[2] == "kill":
         seen.clear()
         T.main(flags + extra + ["--fsdp", "--out", base + "/" + name])
         json.dump(seen, open(base + f"/{{name}}_replays_rank{{DP.rank()}}.json", "w"))
+    # the CUDA path's CPU twin: bf16 sampling replica, autocast scoring, held-out eval from the replica
+    T.main(flags + ["--dtype", "bf16", "--steps", "2", "--eval_every", "2", "--eval_size", "8", "--fsdp",
+                    "--out", base + "/bf16"])
     # killed during the save of step 2: rank 0 dies with part of step_000002.tmp written
     save = RD.save_checkpoint
     def dying(cfg, step, model, tok, optimizer, source):
@@ -137,3 +140,10 @@ def test_fsdp_refuses_lora_and_a_run_without_torchrun_in_one_line(tmp_path):
     with pytest.raises(SystemExit) as e:
         T.main(["--model", "toy", "--fsdp", "--out", str(tmp_path / "x")])
     assert "torchrun" in str(e.value) and not (tmp_path / "x").exists()
+
+
+def test_a_sharded_bf16_run_trains_evaluates_and_saves_fp32_masters(runs):
+    rows = metrics(runs / "bf16")
+    assert [r["step"] for r in rows] == [1, 2] and all(r["skipped_updates"] == 0 for r in rows)
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows) and "heldout_ila" in rows[-1]
+    assert all(t.dtype == torch.float32 for t in weights(runs / "bf16", 2).values())  # masters, not the replica
