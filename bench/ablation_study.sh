@@ -9,7 +9,8 @@
 #   3. the best combination: the ablations whose best sweep score beat hir's, together, swept the same way
 #   4. the study (seeds 0-4, 15,360 responses, 625 held-out): grpo, hir and the variants on easy, then grpo, hir and
 #      the two suspects that moved the sweep (hir_obase, hir_notrunc) on hard
-#   5. (not run yet: docs/testbed.md) every arm on both regimes, grpo_cla and the release's pair added
+#   5. the hard regime's own lrs for grpo, hir and grpo_rpp (its best was the sweep's edge, 1e-3), then every arm on
+#      both regimes, grpo_cla and the release's pair added (an arm without a hard sweep takes its easy lr)
 # Lrs start from bench/results/sweep.json (the earlier sweep of the other arms) and every stage adds to DIR/sweep.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +39,7 @@ echo "== the best combination: ${combo:-none (fewer than two ablations beat hir 
 se --regimes easy --arms grpo hir "${variants[@]}"
 se --regimes hard --arms grpo hir hir_obase hir_notrunc
 if [ "${STAGE5:-0}" = 1 ]; then
+    se "${SWEEP[@]}" --regimes hard --arms grpo hir
+    se "${SWEEP[@]}" --regimes hard --arms grpo_rpp --lrs 3e-3
     se --regimes easy hard --arms grpo grpo_cla hir hir_rpp grpo_rpp "${variants[@]}"
 fi
