@@ -59,7 +59,8 @@ if sys.argv[2] == "kill":
     T.main(flags + runs["hir"] + ["--fsdp", "--out", base + "/killed"])
 else:  # then resumed
     T.main(["--resume", base + "/killed"])
-DP.finish()
+DP.finish()  # a finished run leaves here with status 0 (plumbing/distributed.finish says why)
+open(base + f"/after_finish_rank{{DP.rank()}}", "w").close()
 """
 
 
@@ -79,6 +80,7 @@ def runs(tmp_path_factory):
     assert (base / "killed" / "step_000002.tmp").exists() and not (base / "killed" / "step_000002").exists()
     done = torchrun(base, "resume")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not list(base.glob("after_finish_rank*"))  # no rank reached interpreter shutdown with gloo's threads alive
     for name, extra in RUNS.items():
         T.main(FLAGS + extra + ["--out", str(base / f"single_{name}")])
     return base
