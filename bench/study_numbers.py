@@ -22,16 +22,16 @@ DIAGNOSTICS = ["ila", "cla", "orig_entropy", "clip_frac", "approx_kl", "grad_nor
                "replays", "replay_ratio_mean", "replay_clip_frac", "replay_approx_kl", "replay_adv_pos", "resp_len",
                "truncated", "replay_resp_len", "dual_clip_frac", "replay_dual_clip_frac", "topups"]
 # more pairs for summary.json's "ratios" (A_vs_B: the responses A needs to reach B's final mean ILA, over B's total):
-# GRPO against HiR (the reverse reading), the release's pair, the ablation against GRPO
-PAIRS = [("grpo", "hir"), ("hir_rpp", "grpo_rpp"), ("grpo_rpp", "hir_rpp"), ("hir_obase", "grpo")]
+# GRPO against HiR (the reverse reading), the release's pair, HiR against GRPO-CLA (the best arm of the hard regime)
+PAIRS = [("grpo", "hir"), ("hir_rpp", "grpo_rpp"), ("grpo_rpp", "hir_rpp"), ("hir", "grpo_cla")]
 
 
 def pairs(arms):
-    """PAIRS, plus every HiR variant (hir_X, hir_X_Y: sample_efficiency.ABLATIONS) against grpo and against hir:
+    """PAIRS, plus every HiR variant (hir_X, hir_X_Y: sample_efficiency.ABLATIONS) against grpo, grpo_cla and hir:
     the responses the variant needs to reach that arm's final mean ILA, over its total."""
-    variants = [a for a in arms if a.startswith("hir_") and a not in ("hir_rpp", "hir_obase")]
-    return [p for p in PAIRS if p[0] in arms and p[1] in arms] + [(v, b) for v in variants for b in ("grpo", "hir")
-                                                                    if b in arms]
+    variants = [a for a in arms if a.startswith("hir_") and a != "hir_rpp"]
+    return [p for p in PAIRS if p[0] in arms and p[1] in arms] + [(v, b) for v in variants
+                                                                    for b in ("grpo", "grpo_cla", "hir") if b in arms]
 
 
 def diagnostics(outs, first=10):

@@ -65,7 +65,9 @@ def test_summary_schema(tmp_path):
     assert 0 < e["ratio_hir_vs_grpo"] < 1 and len(e["ci95"]) == 2
     grpo_vs_hir = naive_ratio(curves["grpo"], curves["hir"], [0, 1], [48 * i for i in range(1, 21)])
     assert e["ratios"]["grpo_vs_hir"]["ratio"] is None and math.isinf(grpo_vs_hir)  # GRPO never reaches HiR's 0.3
-    assert set(e["ratios"]) == {"grpo_vs_hir"} and e["final"]["hir"]["generated_mean"] == 960
+    assert set(e["ratios"]) == {"grpo_vs_hir", "hir_vs_grpo_cla"} and e["final"]["hir"]["generated_mean"] == 960
+    hir_vs_cla = naive_ratio(curves["hir"], curves["grpo_cla"], [0, 1], [48 * i for i in range(1, 21)])
+    assert e["ratios"]["hir_vs_grpo_cla"]["ratio"] == pytest.approx(hir_vs_cla) and 0 < hir_vs_cla < 1
     assert "ratio_hir_vs_grpo" in N.table("easy", entry, {a: 1e-3 for a in curves})
 
 
@@ -226,7 +228,11 @@ def test_ablation_arms_are_hir_with_their_flags_and_are_compared_with_grpo_and_h
     assert len([a for a in S.ARMS if a.startswith("hir_") and a != "hir_rpp"]) == 2 ** len(S.ABLATIONS) - 1
     pairs = N.pairs(["grpo", "hir", "hir_obase", "hir_qprime", "hir_rpp"])
     assert ("hir_qprime", "grpo") in pairs and ("hir_qprime", "hir") in pairs and ("hir_obase", "grpo") in pairs
+    assert ("hir_obase", "hir") in pairs and len(set(pairs)) == len(pairs)
     assert ("hir_rpp", "grpo") not in pairs and ("hir_rpp", "grpo_rpp") not in pairs  # grpo_rpp absent
+    assert not [p for p in pairs if "grpo_cla" in p]  # grpo_cla absent
+    pairs = N.pairs(["grpo", "grpo_cla", "hir", "hir_notrunc"])
+    assert {("hir", "grpo_cla"), ("hir_notrunc", "grpo_cla"), ("hir_notrunc", "grpo")} <= set(pairs)
 
 
 def test_an_arm_the_regimes_sweep_left_out_takes_its_easy_lr(tmp_path):
