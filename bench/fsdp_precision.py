@@ -16,6 +16,7 @@ from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_f
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import models as M  # noqa: E402
 import rollout as R  # noqa: E402
+from plumbing import distributed  # noqa: E402
 
 
 def sharded(model, mp=None):
@@ -47,4 +48,4 @@ for name, got in (("fp32 gathers under bf16 autocast (--fsdp)", autocast), ("Mix
     d = (got.double() - exact)[keep].abs()
     print(f"{name:45s} |log-prob - float64|: max {d.max():.4f}, mean {d.mean():.4f} over {int(keep.sum())} tokens")
 print(f"{'between the two':45s} max {(autocast.double() - bf16.double())[keep].abs().max():.4f}")
-dist.destroy_process_group()
+distributed.finish()  # not a bare destroy: FSDP2 keeps gloo's threads alive (plumbing/distributed.py)
